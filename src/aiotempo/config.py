@@ -1,0 +1,185 @@
+"""Configuration: options, ini values and markers, validated once into plain values.
+
+pytest-asyncio's names (``asyncio_mode``, ``asyncio_debug``, the two default loop scopes, the
+``asyncio`` marker) are accepted verbatim with the same meaning. aiotempo's own knobs are
+``--asyncio-<name>`` options with an ``asyncio_<name>`` ini twin, and per-test arguments on the
+separate ``@pytest.mark.aiotempo(...)`` marker, so that ``-p no:aiotempo`` leaves a suite valid
+for pytest-asyncio.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import pytest
+
+ScopeName = Literal["function", "class", "module", "package", "session"]
+
+#: Loop scopes from narrowest to widest.
+SCOPES: tuple[ScopeName, ...] = ("function", "class", "module", "package", "session")
+
+#: ``asyncio_default_fixture_loop_scope`` value meaning "the fixture's own caching scope".
+FIXTURE_SCOPE = "fixture-scope"
+
+ASYNCIO_MARKER_ARGS = ("loop_scope", "scope", "loop_factories")
+
+#: Arguments of ``@pytest.mark.aiotempo``; grows as knobs are added.
+AIOTEMPO_MARKER_ARGS: tuple[str, ...] = ()
+
+
+class Mode(str, enum.Enum):
+    STRICT = "strict"
+    AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The run-wide settings, read and validated once in ``pytest_configure``."""
+
+    mode: Mode
+    debug: bool
+    #: ``None`` means: each fixture's loop scope is its own caching scope.
+    default_fixture_loop_scope: ScopeName | None
+    default_test_loop_scope: ScopeName
+
+
+def add_options(parser: pytest.Parser, *, shared: bool) -> None:
+    """Register aiotempo's options; ``shared`` adds the ones pytest-asyncio also registers.
+
+    pytest-asyncio's names are left out when its plugin already registered them: argparse
+    refuses an option string registered twice.
+    """
+    if not shared:
+        return
+    group = parser.getgroup("asyncio")
+    group.addoption(
+        "--asyncio-mode",
+        dest="asyncio_mode",
+        default=None,
+        metavar="MODE",
+        help="'auto' runs every async test and fixture; 'strict' (default) only marked ones",
+    )
+    group.addoption(
+        "--asyncio-debug",
+        dest="asyncio_debug",
+        action="store_true",
+        default=None,
+        help="enable asyncio debug mode on the test loops",
+    )
+    parser.addini("asyncio_mode", "default value for --asyncio-mode", default="strict")
+    parser.addini("asyncio_debug", "enable asyncio debug mode", type="bool", default=False)
+    parser.addini(
+        "asyncio_default_fixture_loop_scope",
+        "default loop scope of async fixtures (default: the fixture's own scope)",
+        default=None,
+    )
+    parser.addini(
+        "asyncio_default_test_loop_scope",
+        "default loop scope of async tests",
+        default="function",
+    )
+
+
+def read_settings(config: pytest.Config) -> Settings:
+    """Read and validate the settings; bad values raise one clear ``UsageError`` line."""
+    mode_value = config.getoption("asyncio_mode") or config.getini("asyncio_mode")
+    try:
+        mode = Mode(mode_value)
+    except ValueError:
+        raise pytest.UsageError(
+            f"asyncio_mode = {mode_value!r} is not valid; use 'strict' or 'auto' "
+            "(set by --asyncio-mode or the asyncio_mode ini option)"
+        ) from None
+    debug = config.getoption("asyncio_debug")
+    if debug is None:
+        debug = config.getini("asyncio_debug")
+    fixture_scope = config.getini("asyncio_default_fixture_loop_scope") or None
+    if fixture_scope == FIXTURE_SCOPE:
+        fixture_scope = None
+    return Settings(
+        mode=mode,
+        debug=bool(debug),
+        default_fixture_loop_scope=_ini_scope(
+            "asyncio_default_fixture_loop_scope", fixture_scope, extra=(FIXTURE_SCOPE,)
+        ),
+        default_test_loop_scope=_ini_scope(
+            "asyncio_default_test_loop_scope", config.getini("asyncio_default_test_loop_scope")
+        )
+        or "function",
+    )
+
+
+def _ini_scope(name: str, value: str | None, extra: Sequence[str] = ()) -> ScopeName | None:
+    if value is None or value in SCOPES:
+        return value  # type: ignore[return-value]
+    valid = ", ".join((*SCOPES, *extra))
+    raise pytest.UsageError(f"{name} = {value!r} is not a valid loop scope; use one of: {valid}")
+
+
+def widest(scopes: Sequence[ScopeName]) -> ScopeName:
+    return max(scopes, key=SCOPES.index)
+
+
+def is_wider(scope: ScopeName, than: ScopeName) -> bool:
+    return SCOPES.index(scope) > SCOPES.index(than)
+
+
+class MarkerError(Exception):
+    """A marker on a test is misused; the message names the test and the fix."""
+
+
+@dataclass(frozen=True)
+class AsyncioMarker:
+    loop_scope: ScopeName | None
+    loop_factories: tuple[str, ...] | None
+
+
+def parse_asyncio_marker(mark: pytest.Mark, test: str) -> tuple[AsyncioMarker, bool]:
+    """Validate ``@pytest.mark.asyncio(...)``; also tell whether the deprecated ``scope=`` was used."""
+    _check_arguments(mark, ASYNCIO_MARKER_ARGS, test)
+    kwargs = mark.kwargs
+    if "scope" in kwargs and "loop_scope" in kwargs:
+        raise MarkerError(
+            f"{test}: @pytest.mark.asyncio got both 'scope' and 'loop_scope'; keep 'loop_scope'"
+        )
+    loop_scope = kwargs.get("loop_scope", kwargs.get("scope"))
+    if loop_scope is not None and loop_scope not in SCOPES:
+        raise MarkerError(
+            f"{test}: @pytest.mark.asyncio(loop_scope={loop_scope!r}) is not a loop scope; "
+            f"use one of: {', '.join(SCOPES)}"
+        )
+    factories = kwargs.get("loop_factories")
+    if factories is not None and (
+        isinstance(factories, str)
+        or not isinstance(factories, Sequence)
+        or not factories
+        or not all(isinstance(name, str) and name for name in factories)
+    ):
+        raise MarkerError(
+            f"{test}: @pytest.mark.asyncio(loop_factories=...) must be a non-empty list of "
+            "factory names, e.g. loop_factories=['uvloop']"
+        )
+    parsed = AsyncioMarker(loop_scope, tuple(factories) if factories is not None else None)
+    return parsed, "scope" in kwargs
+
+
+def check_aiotempo_marker(mark: pytest.Mark, test: str) -> None:
+    _check_arguments(mark, AIOTEMPO_MARKER_ARGS, test)
+
+
+def _check_arguments(mark: pytest.Mark, known: Sequence[str], test: str) -> None:
+    accepted = ", ".join(a for a in known if a != "scope") or "none yet"
+    if mark.args:
+        raise MarkerError(
+            f"{test}: @pytest.mark.{mark.name} takes keyword arguments only "
+            f"(got {mark.args!r}); accepted: {accepted}"
+        )
+    unknown = sorted(set(mark.kwargs) - set(known))
+    if unknown:
+        raise MarkerError(
+            f"{test}: @pytest.mark.{mark.name} got unknown argument(s) {', '.join(unknown)}; "
+            f"accepted: {accepted}"
+        )

@@ -1,0 +1,155 @@
+"""Which collected tests aiotempo runs, and running their bodies on the test's loop."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import unittest
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from . import config, runner
+
+SETTINGS = pytest.StashKey[config.Settings]()
+_IS_ASYNC_TEST = pytest.StashKey[bool]()
+_ASYNCIO_MARKER = pytest.StashKey["config.AsyncioMarker | None"]()
+
+#: The function-scoped fixture holding the loop a test runs on.
+LOOP_FIXTURE = "_aiotempo_loop"
+
+#: Markers and fixtures by which other async frameworks' plugins claim a test.
+_OTHER_FRAMEWORK_MARKERS = ("anyio", "trio")
+_OTHER_FRAMEWORK_FIXTURES = ("anyio_backend",)
+
+
+def settings(item: pytest.Item) -> config.Settings:
+    return item.config.stash[SETTINGS]
+
+
+def claimed_by_other_framework(item: pytest.Item) -> bool:
+    return any(item.get_closest_marker(m) for m in _OTHER_FRAMEWORK_MARKERS) or any(
+        name in getattr(item, "fixturenames", ()) for name in _OTHER_FRAMEWORK_FIXTURES
+    )
+
+
+def is_unittest(item: pytest.Item) -> bool:
+    cls = getattr(item, "cls", None)
+    return cls is not None and issubclass(cls, unittest.TestCase)
+
+
+def is_async_test(item: pytest.Item) -> bool:
+    """Whether aiotempo runs ``item`` as an asyncio test (``pytest_asyncio.is_async_test`` too)."""
+    cached = item.stash.get(_IS_ASYNC_TEST, None)
+    if cached is None:
+        cached = item.stash[_IS_ASYNC_TEST] = _is_async_test(item)
+    return cached
+
+
+def _is_async_test(item: pytest.Item) -> bool:
+    if SETTINGS not in item.config.stash:
+        return False  # aiotempo is not active in this run
+    if not isinstance(item, pytest.Function) or is_unittest(item):
+        return False
+    if _async_target(item) is None or claimed_by_other_framework(item):
+        return False
+    return (
+        item.get_closest_marker("asyncio") is not None
+        or settings(item).mode is config.Mode.AUTO
+    )
+
+
+def _async_target(item: pytest.Function) -> tuple[Any, str] | None:
+    """The object and attribute holding the async function that the test calls.
+
+    Usually the test function itself; for hypothesis ``@given`` tests, the inner test that
+    hypothesis calls once per example.
+    """
+    func = item.obj
+    if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
+        return item, "obj"
+    inner = getattr(getattr(func, "hypothesis", None), "inner_test", None)
+    if getattr(func, "is_hypothesis_test", False) and inspect.iscoroutinefunction(inner):
+        return func.hypothesis, "inner_test"
+    return None
+
+
+def asyncio_marker(item: pytest.Item) -> config.AsyncioMarker | None:
+    """The test's validated ``asyncio`` marker; raises ``config.MarkerError`` if misused."""
+    if _ASYNCIO_MARKER not in item.stash:
+        mark = item.get_closest_marker("asyncio")
+        item.stash[_ASYNCIO_MARKER] = (
+            config.parse_asyncio_marker(mark, item.nodeid)[0] if mark is not None else None
+        )
+    return item.stash[_ASYNCIO_MARKER]
+
+
+def validate_markers(item: pytest.Item) -> bool:
+    """Check the test's markers; return whether the deprecated ``scope=`` argument was used."""
+    mark = item.get_closest_marker("aiotempo")
+    if mark is not None:
+        config.check_aiotempo_marker(mark, item.nodeid)
+    mark = item.get_closest_marker("asyncio")
+    if mark is None:
+        return False
+    parsed, deprecated_scope = config.parse_asyncio_marker(mark, item.nodeid)
+    item.stash[_ASYNCIO_MARKER] = parsed
+    return deprecated_scope
+
+
+def check_not_async_in_plain_testcase(item: pytest.Item) -> None:
+    """Fail an ``async def`` test method of a plain ``unittest.TestCase``, which never runs it."""
+    cls = getattr(item, "cls", None)
+    if not is_unittest(item) or issubclass(cls, unittest.IsolatedAsyncioTestCase):  # type: ignore[arg-type]
+        return
+    if inspect.iscoroutinefunction(getattr(cls, item.name, None)):
+        pytest.fail(
+            f"{item.nodeid} is 'async def' in a plain unittest.TestCase, which would never run "
+            "it; derive the class from unittest.IsolatedAsyncioTestCase",
+            pytrace=False,
+        )
+
+
+def warn_if_marked_but_sync(item: pytest.Item) -> None:
+    if (
+        isinstance(item, pytest.Function)
+        and not is_unittest(item)
+        and item.get_closest_marker("asyncio") is not None
+        and _async_target(item) is None
+    ):
+        item.warn(
+            pytest.PytestWarning(
+                f"The test {item} is marked with '@pytest.mark.asyncio' but it is not an async "
+                "function. Please remove the asyncio mark. If the test is not marked explicitly, "
+                "check for global marks applied via 'pytestmark'."
+            )
+        )
+
+
+@contextmanager
+def body_on_loop(item: pytest.Function) -> Iterator[None]:
+    """Let pytest's own call of the test body run it on the test's loop instead."""
+    owner, attr = _async_target(item)  # type: ignore[misc]
+    func = getattr(owner, attr)
+    if inspect.isasyncgenfunction(func):
+        pytest.fail(
+            f"{item.nodeid} is an async generator (its body contains 'yield'); a test must "
+            "not yield: move the yield into a fixture",
+            pytrace=False,
+        )
+    loop = item.funcargs[LOOP_FIXTURE]
+    setattr(owner, attr, _synchronized(func, loop, item.nodeid))
+    try:
+        yield
+    finally:
+        setattr(owner, attr, func)
+
+
+def _synchronized(func: Callable[..., Any], loop: Any, label: str) -> Callable[..., None]:
+    @functools.wraps(func)
+    def run_on_loop(*args: Any, **kwargs: Any) -> None:
+        runner.run(loop, func(*args, **kwargs), label)
+
+    return run_on_loop

@@ -1,0 +1,205 @@
+"""The pytest plugin: wires pytest's hooks and fixtures to the modules that do the work."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
+
+import pytest
+
+from . import __version__, coexist, fixtures, items, loops, ports, reporting
+from .config import MarkerError, ScopeName, add_options, read_settings
+
+_UNDO_PATCH = pytest.StashKey[Callable[[], None]]()
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    caller = getattr(pluginmanager.hook, "pytest_asyncio_loop_factories", None)
+    if caller is None or caller.spec is None:  # pytest-asyncio may have added it already
+        pluginmanager.add_hookspecs(loops.LoopFactorySpec)
+
+
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    already_registered = coexist.take_over(pluginmanager)
+    add_options(parser, shared=not already_registered)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[items.SETTINGS] = read_settings(config)
+    config.stash[loops.POOL] = loops.LoopPool()
+    config.stash[_UNDO_PATCH] = coexist.patch_is_async_test(items.is_async_test)
+    config.addinivalue_line(
+        "markers", "asyncio(loop_scope=..., loop_factories=...): run the test on an asyncio loop"
+    )
+    config.addinivalue_line("markers", "aiotempo(...): aiotempo's per-test settings")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if loops.POOL in config.stash:
+        config.stash[loops.POOL].close()
+    config.stash.get(_UNDO_PATCH, lambda: None)()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    settings = config.stash[items.SETTINGS]
+    replacing = coexist.installed_version()
+    takeover = (
+        f" (replacing pytest-asyncio {replacing}; -p no:aiotempo restores it)" if replacing else ""
+    )
+    return (
+        f"aiotempo {__version__}{takeover}: mode={settings.mode.value}, debug={settings.debug}, "
+        f"default loop scopes: fixtures={settings.default_fixture_loop_scope or 'own scope'}, "
+        f"tests={settings.default_test_loop_scope}"
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    definition = metafunc.definition
+    if not items.is_async_test(definition):
+        return
+    factories = loops.hook_factories(metafunc.config, definition)
+    try:
+        marker = items.asyncio_marker(definition)
+    except MarkerError:
+        return  # reported against the test at setup
+    selected = marker.loop_factories if marker else None
+    if factories is None:
+        if selected is not None:
+            raise pytest.UsageError(
+                f"{definition.nodeid}: @pytest.mark.asyncio(loop_factories=...) needs a "
+                "pytest_asyncio_loop_factories hook implementation (e.g. in conftest.py)"
+            )
+        return
+    scope = (marker.loop_scope if marker else None) or items.settings(
+        definition
+    ).default_test_loop_scope
+    loops.parametrize_factories(metafunc, factories, selected, scope)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    try:
+        if items.validate_markers(item):
+            reporting.notice(
+                item.config,
+                "@pytest.mark.asyncio(scope=...) is deprecated; write loop_scope=...",
+                item.nodeid,
+            )
+        if fixtures.uses_loop(item):
+            fixtures.test_loop_scope(item)
+            item.fixturenames = [  # type: ignore[attr-defined]
+                items.LOOP_FIXTURE,
+                *(name for name in item.fixturenames if name != items.LOOP_FIXTURE),  # type: ignore[attr-defined]
+            ]
+    except MarkerError as error:
+        pytest.fail(str(error), pytrace=False)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    items.check_not_async_in_plain_testcase(item)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> Generator[None, object, object]:
+    with fixtures.run_async_fixture(fixturedef, request):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
+    if not items.is_async_test(pyfuncitem):
+        items.warn_if_marked_but_sync(pyfuncitem)
+        return (yield)
+    with items.body_on_loop(pyfuncitem):
+        return (yield)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    reporting.write_summary(terminalreporter, config)
+
+
+# -- fixtures ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def event_loop_policy() -> Any:
+    """The policy that creates the test loops; override it to use another (e.g. uvloop's)."""
+    return loops.current_policy()
+
+
+@pytest.fixture(scope="session")
+def _aiotempo_loop_factory(request: pytest.FixtureRequest) -> loops.LoopFactory | None:
+    return getattr(request, "param", None)
+
+
+@pytest.fixture
+def _aiotempo_loop(
+    request: pytest.FixtureRequest, event_loop_policy: Any, _aiotempo_loop_factory: Any
+) -> Iterator[asyncio.AbstractEventLoop]:
+    with fixtures.test_loop(request, event_loop_policy, _aiotempo_loop_factory) as loop:
+        yield loop
+
+
+def _scoped_loop_fixture(scope: ScopeName) -> Any:
+    @pytest.fixture(scope=scope, name=loops.scoped_loop_fixture_name(scope))
+    def scoped_loop(
+        pytestconfig: pytest.Config, event_loop_policy: Any, _aiotempo_loop_factory: Any
+    ) -> Iterator[asyncio.AbstractEventLoop]:
+        debug = pytestconfig.stash[items.SETTINGS].debug
+        loop = loops.new_loop(event_loop_policy, _aiotempo_loop_factory, debug)
+        try:
+            yield loop
+        finally:
+            loops.close(loop)
+
+    return scoped_loop
+
+
+_aiotempo_class_loop = _scoped_loop_fixture("class")
+_aiotempo_module_loop = _scoped_loop_fixture("module")
+_aiotempo_package_loop = _scoped_loop_fixture("package")
+_aiotempo_session_loop = _scoped_loop_fixture("session")
+
+
+def _event_loop(request: pytest.FixtureRequest) -> asyncio.AbstractEventLoop:
+    """pytest-asyncio 0.21's fixture (removed in 1.0): the loop the test runs on."""
+    reporting.notice(
+        request.config,
+        "the event_loop fixture is deprecated (pytest-asyncio removed it in 1.0); use "
+        "asyncio.get_running_loop() in async code and loop_scope markers",
+        request.node.nodeid,
+    )
+    loop: asyncio.AbstractEventLoop = request.getfixturevalue(items.LOOP_FIXTURE)
+    return loop
+
+
+_event_loop._aiotempo_builtin = True  # type: ignore[attr-defined]
+event_loop = pytest.fixture(name="event_loop")(_event_loop)
+
+
+@pytest.fixture
+def unused_tcp_port() -> int:
+    return ports.unused_port(socket.SOCK_STREAM)
+
+
+@pytest.fixture
+def unused_udp_port() -> int:
+    return ports.unused_port(socket.SOCK_DGRAM)
+
+
+@pytest.fixture(scope="session")
+def unused_tcp_port_factory() -> Callable[[], int]:
+    """A factory of unused TCP ports, never the same one twice in a session."""
+    return ports.PortFactory(socket.SOCK_STREAM)
+
+
+@pytest.fixture(scope="session")
+def unused_udp_port_factory() -> Callable[[], int]:
+    """A factory of unused UDP ports, never the same one twice in a session."""
+    return ports.PortFactory(socket.SOCK_DGRAM)
+

@@ -1,0 +1,28 @@
+"""aiotempo's end-of-run summary: what users must see, delivered without Python's warnings.
+
+Suites run with ``filterwarnings = error``, so notices (deprecated usage, later diagnostics at
+level ``warn``) are collected here and printed in one section at the end of the run.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+_NOTICES = pytest.StashKey[dict[str, list[str]]]()
+
+
+def notice(config: pytest.Config, message: str, where: str) -> None:
+    """Record ``message`` about ``where`` (a test id or a fixture's location)."""
+    places = config.stash.setdefault(_NOTICES, {}).setdefault(message, [])
+    if where not in places:
+        places.append(where)
+
+
+def write_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    notices = config.stash.get(_NOTICES, {})
+    if not notices:
+        return
+    terminalreporter.section("aiotempo")
+    for message, places in notices.items():
+        shown = ", ".join(places[:3]) + (f" and {len(places) - 3} more" if len(places) > 3 else "")
+        terminalreporter.line(f"{message}: {shown}")

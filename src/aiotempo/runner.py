@@ -1,0 +1,64 @@
+"""Running a coroutine to completion on a given loop, for pytest's synchronous protocol.
+
+pytest calls fixtures and tests synchronously; this module is the one place where such a call
+turns into work on an event loop. In sequential mode that is ``loop.run_until_complete``, so
+no loop is running while pytest's own (synchronous) code runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+#: asyncio's messages when code drives a loop from inside a running one, and the fix.
+_NESTED_LOOP_MESSAGES = {
+    "asyncio.run() cannot be called from a running event loop": (
+        "called asyncio.run() while its event loop is running; await the coroutine instead"
+    ),
+    "This event loop is already running": (
+        "called loop.run_until_complete() or loop.run_forever() on its own running loop; "
+        "await the coroutine instead"
+    ),
+    "Cannot run the event loop while another loop is running": (
+        "started a second event loop inside the running one; await the coroutine instead"
+    ),
+}
+
+
+class AsyncioMisuse(Exception):
+    """Test code used the event loop in a way that cannot work; the message says how to fix it."""
+
+
+def run(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], label: str) -> T:
+    """Run ``coro`` as a task on ``loop`` (in a copy of the current context) and return its result.
+
+    ``label`` names the test or fixture in error messages.
+    """
+    if loop.is_closed():
+        coro.close()
+        raise AsyncioMisuse(
+            f"{label}: its event loop was closed by earlier code; tests and fixtures must not "
+            "close the loop aiotempo runs them on (use asyncio.new_event_loop() for a private one)"
+        )
+    if loop.is_running():
+        coro.close()
+        raise AsyncioMisuse(
+            f"{label}: was requested while its event loop is running (request.getfixturevalue() "
+            "inside an async test or fixture); request it as an argument instead"
+        )
+    task = loop.create_task(coro)
+    try:
+        return loop.run_until_complete(task)
+    except RuntimeError as error:
+        if not task.done():
+            raise AsyncioMisuse(
+                f"{label}: stopped its event loop (loop.stop()) before finishing; "
+                "aiotempo runs it on that loop, so let it run to the end"
+            ) from None
+        fix = _NESTED_LOOP_MESSAGES.get(str(error))
+        if fix is None:
+            raise
+        raise AsyncioMisuse(f"{label}: {fix}") from error
