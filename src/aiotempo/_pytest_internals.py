@@ -30,35 +30,32 @@ def fixture_function_replaced(
     ``FixtureDef.func`` is what pytest's own ``pytest_fixture_setup`` calls.
     """
     original = fixturedef.func
-    fixturedef.func = replacement
+    setattr(fixturedef, "func", replacement)  # noqa: B010 (a Final attribute for type checkers)
     try:
         yield
     finally:
-        fixturedef.func = original
+        setattr(fixturedef, "func", original)  # noqa: B010
 
 
-def finish_before(
-    request: pytest.FixtureRequest, argname: str, fixturedef: pytest.FixtureDef[Any]
-) -> None:
+def finish_before(request: Any, argname: str, fixturedef: pytest.FixtureDef[Any]) -> None:
     """Make pytest tear ``fixturedef`` down before the active fixture ``argname``.
 
     pytest orders teardown this way only for declared arguments; aiotempo requests the loop
     fixture dynamically, and an async fixture's teardown must run before its loop closes.
     """
-    dependency = request._get_active_fixturedef(argname)  # type: ignore[attr-defined]
+    dependency = request._get_active_fixturedef(argname)
     dependency.addfinalizer(lambda: fixturedef.finish(request=request))
 
 
 def requesting_item(request: pytest.FixtureRequest) -> pytest.Item:
     """The test item on whose behalf a fixture is being set up (also for wider scopes)."""
-    item: pytest.Item = request._pyfuncitem  # type: ignore[attr-defined]
+    item: pytest.Item = request._pyfuncitem
     return item
 
 
 def visible_fixturedefs(node: pytest.Item, argname: str) -> Sequence[pytest.FixtureDef[Any]]:
     """The definitions of ``argname`` that ``node`` sees, closest (the one used) last."""
-    manager = node.session._fixturemanager  # type: ignore[attr-defined]
-    return manager.getfixturedefs(argname, node) or ()
+    return node.session._fixturemanager.getfixturedefs(argname, node) or ()
 
 
 def closure_fixturedefs(item: pytest.Item) -> dict[str, Sequence[pytest.FixtureDef[Any]]]:

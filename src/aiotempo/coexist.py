@@ -12,12 +12,15 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 #: The names under which pytest may load pytest-asyncio's plugin.
 PLUGIN_NAMES = ("asyncio", "pytest_asyncio", "pytest_asyncio.plugin")
+
+
+def aiotempo_active(config: pytest.Config) -> bool:
+    return config.pluginmanager.has_plugin("aiotempo")
 
 
 def take_over(pluginmanager: pytest.PytestPluginManager) -> bool:
@@ -36,17 +39,25 @@ def installed_version() -> str | None:
 
 
 def patch_is_async_test(replacement: Callable[[pytest.Item], bool]) -> Callable[[], None]:
-    """Route ``pytest_asyncio.is_async_test`` to ``replacement``; return the undo."""
+    """Make ``pytest_asyncio.is_async_test`` answer for aiotempo's tests; return the undo.
+
+    Only the package attribute, which conftests import, is replaced: pytest-asyncio's own
+    module keeps its function. Items of a run without aiotempo get the original's answer.
+    """
     try:
-        modules = [importlib.import_module(m) for m in ("pytest_asyncio", "pytest_asyncio.plugin")]
+        module = importlib.import_module("pytest_asyncio")
     except ImportError:
         return lambda: None
-    originals: list[tuple[Any, Any]] = [(m, m.is_async_test) for m in modules]
-    for module, _ in originals:
-        module.is_async_test = replacement
+    original: Callable[[pytest.Item], bool] = module.is_async_test
+
+    def is_async_test(item: pytest.Item) -> bool:
+        if aiotempo_active(item.config):
+            return replacement(item)
+        return bool(original(item))
+
+    module.is_async_test = is_async_test  # type: ignore[attr-defined]
 
     def undo() -> None:
-        for module, original in originals:
-            module.is_async_test = original
+        module.is_async_test = original  # type: ignore[attr-defined]
 
     return undo

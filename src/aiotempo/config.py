@@ -96,6 +96,8 @@ def read_settings(config: pytest.Config) -> Settings:
     debug = config.getoption("asyncio_debug")
     if debug is None:
         debug = config.getini("asyncio_debug")
+        if isinstance(debug, str):  # an unset ini's default, as pytest-asyncio registered it
+            debug = debug.strip().lower() in ("true", "1", "yes", "on")
     fixture_scope = config.getini("asyncio_default_fixture_loop_scope") or None
     if fixture_scope == FIXTURE_SCOPE:
         fixture_scope = None
@@ -114,7 +116,7 @@ def read_settings(config: pytest.Config) -> Settings:
 
 def _ini_scope(name: str, value: str | None, extra: Sequence[str] = ()) -> ScopeName | None:
     if value is None or value in SCOPES:
-        return value  # type: ignore[return-value]
+        return value
     valid = ", ".join((*SCOPES, *extra))
     raise pytest.UsageError(f"{name} = {value!r} is not a valid loop scope; use one of: {valid}")
 
@@ -138,7 +140,7 @@ class AsyncioMarker:
 
 
 def parse_asyncio_marker(mark: pytest.Mark, test: str) -> tuple[AsyncioMarker, bool]:
-    """Validate ``@pytest.mark.asyncio(...)``; also tell whether the deprecated ``scope=`` was used."""
+    """Validate ``@pytest.mark.asyncio(...)``; also say if the deprecated ``scope=`` was used."""
     _check_arguments(mark, ASYNCIO_MARKER_ARGS, test)
     kwargs = mark.kwargs
     if "scope" in kwargs and "loop_scope" in kwargs:

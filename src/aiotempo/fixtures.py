@@ -21,7 +21,7 @@ from typing import Any, TypeVar, overload
 import pytest
 
 from . import _pytest_internals as internals
-from . import config, items, loops, runner
+from . import config, items, loops, reporting, runner
 from .config import ScopeName
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -74,11 +74,11 @@ def fixture(
     ``pytest.fixture``'s.
     """
     if fixture_function is None:
-        return functools.partial(fixture, loop_scope=loop_scope, **kwargs)  # type: ignore[return-value]
+        return functools.partial(fixture, loop_scope=loop_scope, **kwargs)
     target = getattr(fixture_function, "__func__", fixture_function)
     setattr(target, _FORCE_ATTR, True)
     setattr(target, _LOOP_SCOPE_ATTR, loop_scope)
-    return pytest.fixture(fixture_function, **kwargs)  # type: ignore[no-any-return]
+    return pytest.fixture(fixture_function, **kwargs)
 
 
 def _original(func: Any) -> Any:
@@ -111,7 +111,7 @@ def _loop_scope(
 ) -> tuple[ScopeName, bool]:
     """The fixture's loop scope and whether its decorator asked for it explicitly."""
     declared = getattr(_original(fixturedef.func), _LOOP_SCOPE_ATTR, None)
-    own: ScopeName = fixturedef.scope  # type: ignore[assignment]
+    own: ScopeName = fixturedef.scope
     default = items.settings(item).default_fixture_loop_scope or own
     scopes = [own, declared or default]
     for dependency in _dependencies(fixturedef, closure):
@@ -177,9 +177,17 @@ def legacy_event_loop(item: pytest.Item) -> bool:
     """Whether the suite overrides pytest-asyncio 0.21's ``event_loop`` fixture for ``item``."""
     if _LEGACY_EVENT_LOOP not in item.stash:
         defs = internals.visible_fixturedefs(item, "event_loop")
-        item.stash[_LEGACY_EVENT_LOOP] = bool(defs) and not getattr(
-            defs[-1].func, "_aiotempo_builtin", False
-        )
+        overridden = bool(defs) and not getattr(defs[-1].func, "_aiotempo_builtin", False)
+        if overridden:
+            func = _original(defs[-1].func)
+            reporting.notice(
+                item.config,
+                "the event_loop fixture is overridden; aiotempo runs async tests and fixtures on "
+                "its loop, but it is deprecated (pytest-asyncio removed it in 1.0): use "
+                "loop_scope markers instead",
+                f"{func.__module__}.{func.__qualname__}",
+            )
+        item.stash[_LEGACY_EVENT_LOOP] = overridden
     return item.stash[_LEGACY_EVENT_LOOP]
 
 
@@ -246,6 +254,7 @@ def _coro_fixture(
         return await func(**kwargs), contextvars.copy_context()
 
     def call(**kwargs: Any) -> Any:
+        __tracebackhide__ = True
         value, context = runner.run(loop, setup(**kwargs), label)
         request.addfinalizer(_adopt(context))
         return value
@@ -257,11 +266,13 @@ def _asyncgen_fixture(
     func: Callable[..., Any], loop: asyncio.AbstractEventLoop, request: Any, label: str
 ) -> Callable[..., Any]:
     def call(**kwargs: Any) -> Any:
+        __tracebackhide__ = True
         fixture = _AsyncGenFixture(func(**kwargs), loop, label)
         value, context = runner.run(loop, fixture.setup(), label)
         restore = _adopt(context)
 
         def finalize() -> None:
+            __tracebackhide__ = True
             try:
                 runner.run(loop, fixture.teardown(), label)
             finally:

@@ -55,10 +55,7 @@ def _is_async_test(item: pytest.Item) -> bool:
         return False
     if _async_target(item) is None or claimed_by_other_framework(item):
         return False
-    return (
-        item.get_closest_marker("asyncio") is not None
-        or settings(item).mode is config.Mode.AUTO
-    )
+    return item.get_closest_marker("asyncio") is not None or settings(item).mode is config.Mode.AUTO
 
 
 def _async_target(item: pytest.Function) -> tuple[Any, str] | None:
@@ -150,6 +147,7 @@ def body_on_loop(item: pytest.Function) -> Iterator[None]:
 def _synchronized(func: Callable[..., Any], loop: Any, label: str) -> Callable[..., None]:
     @functools.wraps(func)
     def run_on_loop(*args: Any, **kwargs: Any) -> None:
+        __tracebackhide__ = True
         runner.run(loop, func(*args, **kwargs), label)
 
     return run_on_loop

@@ -163,8 +163,7 @@ def hook_factories(config: pytest.Config, item: pytest.Item) -> dict[str, LoopFa
     result = caller(config=config, item=item)
     factories = dict(result) if isinstance(result, Mapping) else {}
     if not factories or not all(
-        isinstance(name, str) and name and callable(factory)
-        for name, factory in factories.items()
+        isinstance(name, str) and name and callable(factory) for name, factory in factories.items()
     ):
         raise pytest.UsageError(
             "pytest_asyncio_loop_factories must return a non-empty mapping of factory names "
@@ -187,8 +186,7 @@ def parametrize_factories(
         else pytest.param(
             None,
             marks=pytest.mark.skip(
-                reason=f"loop factory {name!r} is not available; available: "
-                + ", ".join(factories)
+                reason=f"loop factory {name!r} is not available; available: " + ", ".join(factories)
             ),
         )
         for name in names

@@ -119,7 +119,9 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, o
         return (yield)
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
     reporting.write_summary(terminalreporter, config)
 
 
@@ -202,4 +204,3 @@ def unused_tcp_port_factory() -> Callable[[], int]:
 def unused_udp_port_factory() -> Callable[[], int]:
     """A factory of unused UDP ports, never the same one twice in a session."""
     return ports.PortFactory(socket.SOCK_DGRAM)
-

@@ -61,4 +61,5 @@ def run(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], label: st
         fix = _NESTED_LOOP_MESSAGES.get(str(error))
         if fix is None:
             raise
-        raise AsyncioMisuse(f"{label}: {fix}") from error
+        # Keep the traceback of the misuse, so the report points at the offending line.
+        raise AsyncioMisuse(f"{label}: {fix}").with_traceback(error.__traceback__) from None

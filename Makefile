@@ -1,0 +1,77 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each sets up what it needs.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DEMO_VENV := .venv-demo
+LINTED := src tests examples bench compat
+
+# The support matrix: Python 3.10-3.13 x pytest 8.4 and the latest 9.x.
+PYTHONS := 3.10 3.11 3.12 3.13
+PYTESTS := 8.4 9
+find_python = $(firstword $(shell command -v python$(1)) $(wildcard $(HOME)/.pyenv/versions/$(1).*/bin/python$(1)))
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: demo test check lint types pytest matrix matrix-corners cell bench compat clean
+
+$(VENV)/.installed: pyproject.toml
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip uv
+	$(VENV)/bin/uv pip install -q -p $(PY) -e '.[test]'
+	touch $@
+
+$(DEMO_VENV)/.installed: pyproject.toml
+	rm -rf $(DEMO_VENV)
+	$(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/pip install -q -U pip
+	$(DEMO_VENV)/bin/pip install -q -e . pytest-asyncio pytest-mock aiohttp aiosqlite
+	touch $@
+
+## demo: run examples/ under pytest-asyncio and under aiotempo, and print what aiotempo saved
+demo: $(DEMO_VENV)/.installed
+	$(DEMO_VENV)/bin/python examples/run_demo.py $(ARGS)
+
+## test: lint, type-check and run the whole suite (examples included) on the newest Python/pytest
+test: $(VENV)/.installed lint types pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+
+types: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+pytest: $(VENV)/.installed
+	$(PY) -m pytest -q -p no:cacheprovider $(ARGS)
+
+## matrix: the suite on every supported Python x pytest pair
+matrix:
+	@for py in $(PYTHONS); do for pt in $(PYTESTS); do \
+		$(MAKE) --no-print-directory cell PY_VERSION=$$py PYTEST_VERSION=$$pt || exit 1; done; done
+
+## matrix-corners: the oldest and the newest pair (what CI runs besides `make test`)
+matrix-corners:
+	$(MAKE) --no-print-directory cell PY_VERSION=3.10 PYTEST_VERSION=8.4
+	$(MAKE) --no-print-directory cell PY_VERSION=3.13 PYTEST_VERSION=9
+
+cell: $(VENV)/.installed
+	@test -n "$(call find_python,$(PY_VERSION))" || { echo "python$(PY_VERSION) not found"; exit 1; }
+	@echo "== Python $(PY_VERSION), pytest $(PYTEST_VERSION).*"
+	$(VENV)/bin/uv venv -q -p $(call find_python,$(PY_VERSION)) .venv-matrix/$(PY_VERSION)-$(PYTEST_VERSION)
+	$(VENV)/bin/uv pip install -q -p .venv-matrix/$(PY_VERSION)-$(PYTEST_VERSION)/bin/python \
+		-e '.[test]' 'pytest==$(PYTEST_VERSION).*'
+	.venv-matrix/$(PY_VERSION)-$(PYTEST_VERSION)/bin/python -m pytest -q -p no:cacheprovider
+
+## bench: benchmarks, as ratios measured side by side in one run
+bench: $(VENV)/.installed
+	$(PY) bench/run.py $(ARGS)
+
+## compat: real open-source suites under pytest-asyncio and under aiotempo
+compat: $(VENV)/.installed
+	$(PY) compat/run.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) $(DEMO_VENV) .venv-matrix compat/work bench/results
