@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_VENV := .venv-demo
-LINTED := src tests examples bench compat
+LINTED := $(wildcard src tests examples bench compat)
 
 # The support matrix: Python 3.10-3.13 x pytest 8.4 and the latest 9.x.
 PYTHONS := 3.10 3.11 3.12 3.13
