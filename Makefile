@@ -9,7 +9,7 @@ LINTED := $(wildcard src tests examples bench compat)
 # The support matrix: Python 3.10-3.13 x pytest 8.4 and the latest 9.x.
 PYTHONS := 3.10 3.11 3.12 3.13
 PYTESTS := 8.4 9
-find_python = $(firstword $(shell command -v python$(1)) $(wildcard $(HOME)/.pyenv/versions/$(1).*/bin/python$(1)))
+find_python = $(firstword $(wildcard $(HOME)/.pyenv/versions/$(1).*/bin/python$(1)) $(shell command -v python$(1)))
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export UV_PYTHON_DOWNLOADS := never

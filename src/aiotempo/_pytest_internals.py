@@ -53,6 +53,11 @@ def requesting_item(request: pytest.FixtureRequest) -> pytest.Item:
     return item
 
 
+def fixture_value(item: pytest.Item, argname: str) -> Any:
+    """``request.getfixturevalue`` for the item's own request, outside of any fixture."""
+    return item._request.getfixturevalue(argname)  # type: ignore[attr-defined]
+
+
 def visible_fixturedefs(node: pytest.Item, argname: str) -> Sequence[pytest.FixtureDef[Any]]:
     """The definitions of ``argname`` that ``node`` sees, closest (the one used) last."""
     return node.session._fixturemanager.getfixturedefs(argname, node) or ()

@@ -2,35 +2,64 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import unittest
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from . import config, runner
 
 SETTINGS = pytest.StashKey[config.Settings]()
+#: Set once collection is finished: answers about an item are cached only from then on,
+#: because conftests may still add markers during collection (pytest-asyncio's recipes do).
+COLLECTED = pytest.StashKey[bool]()
+_MARKS = pytest.StashKey[dict[str, pytest.Mark]]()
 _IS_ASYNC_TEST = pytest.StashKey[bool]()
 _ASYNCIO_MARKER = pytest.StashKey["config.AsyncioMarker | None"]()
-
-#: The function-scoped fixture holding the loop a test runs on.
-LOOP_FIXTURE = "_aiotempo_loop"
 
 #: Markers and fixtures by which other async frameworks' plugins claim a test.
 _OTHER_FRAMEWORK_MARKERS = ("anyio", "trio")
 _OTHER_FRAMEWORK_FIXTURES = ("anyio_backend",)
+_WATCHED_MARKERS = ("asyncio", "aiotempo", *_OTHER_FRAMEWORK_MARKERS)
+
+T = TypeVar("T")
+
+
+def cached(item: pytest.Item, key: pytest.StashKey[T], compute: Callable[[], T]) -> T:
+    """``compute()``, remembered for ``item`` once collection is finished."""
+    if key in item.stash:
+        return item.stash[key]
+    value = compute()
+    if item.config.stash.get(COLLECTED, False):
+        item.stash[key] = value
+    return value
 
 
 def settings(item: pytest.Item) -> config.Settings:
     return item.config.stash[SETTINGS]
 
 
+def marks(item: pytest.Item) -> dict[str, pytest.Mark]:
+    """The closest mark of each name aiotempo looks at, found in one pass."""
+
+    def closest() -> dict[str, pytest.Mark]:
+        found: dict[str, pytest.Mark] = {}
+        for mark in item.iter_markers():
+            if mark.name in _WATCHED_MARKERS:
+                found.setdefault(mark.name, mark)
+        return found
+
+    return cached(item, _MARKS, closest)
+
+
 def claimed_by_other_framework(item: pytest.Item) -> bool:
-    return any(item.get_closest_marker(m) for m in _OTHER_FRAMEWORK_MARKERS) or any(
+    found = marks(item)
+    return any(name in found for name in _OTHER_FRAMEWORK_MARKERS) or any(
         name in getattr(item, "fixturenames", ()) for name in _OTHER_FRAMEWORK_FIXTURES
     )
 
@@ -42,20 +71,17 @@ def is_unittest(item: pytest.Item) -> bool:
 
 def is_async_test(item: pytest.Item) -> bool:
     """Whether aiotempo runs ``item`` as an asyncio test (``pytest_asyncio.is_async_test`` too)."""
-    cached = item.stash.get(_IS_ASYNC_TEST, None)
-    if cached is None:
-        cached = item.stash[_IS_ASYNC_TEST] = _is_async_test(item)
-    return cached
+    return cached(item, _IS_ASYNC_TEST, lambda: _is_async_test(item))
 
 
 def _is_async_test(item: pytest.Item) -> bool:
     if SETTINGS not in item.config.stash:
         return False  # aiotempo is not active in this run
-    if not isinstance(item, pytest.Function) or is_unittest(item):
+    if not isinstance(item, pytest.Function) or is_unittest(item) or _async_target(item) is None:
         return False
-    if _async_target(item) is None or claimed_by_other_framework(item):
-        return False
-    return item.get_closest_marker("asyncio") is not None or settings(item).mode is config.Mode.AUTO
+    if "asyncio" in marks(item):
+        return True
+    return settings(item).mode is config.Mode.AUTO and not claimed_by_other_framework(item)
 
 
 def _async_target(item: pytest.Function) -> tuple[Any, str] | None:
@@ -75,23 +101,22 @@ def _async_target(item: pytest.Function) -> tuple[Any, str] | None:
 
 def asyncio_marker(item: pytest.Item) -> config.AsyncioMarker | None:
     """The test's validated ``asyncio`` marker; raises ``config.MarkerError`` if misused."""
-    if _ASYNCIO_MARKER not in item.stash:
-        mark = item.get_closest_marker("asyncio")
-        item.stash[_ASYNCIO_MARKER] = (
-            config.parse_asyncio_marker(mark, item.nodeid)[0] if mark is not None else None
-        )
-    return item.stash[_ASYNCIO_MARKER]
+    return cached(item, _ASYNCIO_MARKER, lambda: _parse_asyncio_marker(item)[0])
+
+
+def _parse_asyncio_marker(item: pytest.Item) -> tuple[config.AsyncioMarker | None, bool]:
+    mark = marks(item).get("asyncio")
+    if mark is None:
+        return None, False
+    return config.parse_asyncio_marker(mark, item.nodeid)
 
 
 def validate_markers(item: pytest.Item) -> bool:
     """Check the test's markers; return whether the deprecated ``scope=`` argument was used."""
-    mark = item.get_closest_marker("aiotempo")
+    mark = marks(item).get("aiotempo")
     if mark is not None:
         config.check_aiotempo_marker(mark, item.nodeid)
-    mark = item.get_closest_marker("asyncio")
-    if mark is None:
-        return False
-    parsed, deprecated_scope = config.parse_asyncio_marker(mark, item.nodeid)
+    parsed, deprecated_scope = _parse_asyncio_marker(item)
     item.stash[_ASYNCIO_MARKER] = parsed
     return deprecated_scope
 
@@ -113,7 +138,7 @@ def warn_if_marked_but_sync(item: pytest.Item) -> None:
     if (
         isinstance(item, pytest.Function)
         and not is_unittest(item)
-        and item.get_closest_marker("asyncio") is not None
+        and "asyncio" in marks(item)
         and _async_target(item) is None
     ):
         item.warn(
@@ -126,8 +151,8 @@ def warn_if_marked_but_sync(item: pytest.Item) -> None:
 
 
 @contextmanager
-def body_on_loop(item: pytest.Function) -> Iterator[None]:
-    """Let pytest's own call of the test body run it on the test's loop instead."""
+def body_on_loop(item: pytest.Function, loop: asyncio.AbstractEventLoop) -> Iterator[None]:
+    """Let pytest's own call of the test body run it on ``loop`` instead."""
     owner, attr = _async_target(item)  # type: ignore[misc]
     func = getattr(owner, attr)
     if inspect.isasyncgenfunction(func):
@@ -136,7 +161,6 @@ def body_on_loop(item: pytest.Function) -> Iterator[None]:
             "not yield: move the yield into a fixture",
             pytrace=False,
         )
-    loop = item.funcargs[LOOP_FIXTURE]
     setattr(owner, attr, _synchronized(func, loop, item.nodeid))
     try:
         yield
@@ -144,7 +168,9 @@ def body_on_loop(item: pytest.Function) -> Iterator[None]:
         setattr(owner, attr, func)
 
 
-def _synchronized(func: Callable[..., Any], loop: Any, label: str) -> Callable[..., None]:
+def _synchronized(
+    func: Callable[..., Any], loop: asyncio.AbstractEventLoop, label: str
+) -> Callable[..., None]:
     @functools.wraps(func)
     def run_on_loop(*args: Any, **kwargs: Any) -> None:
         __tracebackhide__ = True

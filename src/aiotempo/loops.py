@@ -1,4 +1,4 @@
-"""Event loops: creating them, reusing function-scoped ones safely, and closing them.
+"""Event loops: which loop a test or fixture gets, reusing function-scoped ones safely.
 
 A new selector loop (and its socketpair) per test is most of pytest-asyncio's per-test cost.
 aiotempo keeps one function-scoped loop per (policy, factory) and, between tests, puts it back
@@ -6,6 +6,10 @@ in the state of a fresh loop: what the test left behind is cancelled and finaliz
 loop's exception handler, task factory and debug flag are reset. A loop that cannot be proven
 clean (closed, still running, file descriptors still registered, not a stdlib loop) is closed
 and replaced instead, so reuse never weakens isolation.
+
+Loops of wider scopes (class, module, package, session) belong to the collector node of that
+scope and are closed after the teardown that finished that node, so every async fixture of the
+scope has been torn down on an open loop.
 
 Reuse reads a few private attributes of ``asyncio.BaseEventLoop`` (``_scheduled``, ``_ready``,
 ``_asyncgens``, ``_asyncgens_shutdown_called``, ``_selector``, ``_ssock``), stable from Python
@@ -16,34 +20,42 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import pluggy
 import pytest
+
+from . import _pytest_internals as internals
+from . import runner, scopes
+from .config import ScopeName
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 
 #: pytest's name for the fixture carrying the loop factory chosen by parametrization.
 FACTORY_FIXTURE = "_aiotempo_loop_factory"
 
+#: A node a loop can belong to: the test itself or one of its collectors.
+Node = pytest.Item | pytest.Collector
 
-def scoped_loop_fixture_name(scope: str) -> str:
-    return f"_aiotempo_{scope}_loop"
+_TEST_LOOP = pytest.StashKey["tuple[asyncio.AbstractEventLoop, Hashable | None]"]()
 
 
 def new_loop(policy: Any, factory: LoopFactory | None, debug: bool) -> asyncio.AbstractEventLoop:
-    loop = factory() if factory is not None else policy.new_event_loop()
+    """A new loop from ``factory``, else from ``policy``, else asyncio's default."""
+    if factory is not None:
+        loop = factory()
+    elif policy is not None:
+        loop = policy.new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
     loop.set_debug(debug)
     return loop
 
 
 def set_current(loop: asyncio.AbstractEventLoop | None) -> None:
     """Make ``loop`` what ``asyncio.get_event_loop()`` returns to synchronous code."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        asyncio.set_event_loop(loop)
+    asyncio.set_event_loop(loop)
 
 
 def current_policy() -> Any:
@@ -114,36 +126,6 @@ def _reset_for_reuse(loop: asyncio.AbstractEventLoop, debug: bool) -> bool:
     return True
 
 
-class LoopPool:
-    """Function-scoped loops, reused between tests (see the module docstring)."""
-
-    def __init__(self) -> None:
-        self._idle: dict[Hashable, list[asyncio.AbstractEventLoop]] = {}
-
-    @contextmanager
-    def lease(
-        self, policy: Any, factory: LoopFactory | None, debug: bool
-    ) -> Iterator[asyncio.AbstractEventLoop]:
-        key = (id(policy), factory)
-        idle = self._idle.setdefault(key, [])
-        loop = idle.pop() if idle else new_loop(policy, factory, debug)
-        try:
-            yield loop
-        finally:
-            if _reset_for_reuse(loop, debug):
-                idle.append(loop)
-            else:
-                close(loop)
-
-    def close(self) -> None:
-        for idle in self._idle.values():
-            while idle:
-                close(idle.pop())
-
-
-POOL = pytest.StashKey[LoopPool]()
-
-
 class LoopFactorySpec:
     """pytest-asyncio's hook for offering loop factories, with the same name and meaning."""
 
@@ -199,3 +181,134 @@ def parametrize_factories(
         indirect=True,
         scope=scope,  # type: ignore[arg-type]
     )
+
+
+class Loops:
+    """The loops of one test session: idle function-scoped ones, and one per scope node."""
+
+    def __init__(self, debug: bool) -> None:
+        self._debug = debug
+        self._idle: dict[Hashable, list[asyncio.AbstractEventLoop]] = {}
+        self._scoped: dict[tuple[Node, Hashable], asyncio.AbstractEventLoop] = {}
+
+    def take(
+        self, key: Hashable, policy: Any, factory: LoopFactory | None
+    ) -> asyncio.AbstractEventLoop:
+        idle = self._idle.get(key)
+        return idle.pop() if idle else new_loop(policy, factory, self._debug)
+
+    def give_back(self, key: Hashable, loop: asyncio.AbstractEventLoop) -> None:
+        if _reset_for_reuse(loop, self._debug):
+            self._idle.setdefault(key, []).append(loop)
+        else:
+            close(loop)
+
+    def scoped(
+        self, node: Node, key: Hashable, policy: Any, factory: LoopFactory | None
+    ) -> asyncio.AbstractEventLoop:
+        loop = self._scoped.get((node, key))
+        if loop is None:
+            loop = self._scoped[node, key] = new_loop(policy, factory, self._debug)
+        return loop
+
+    def close_finished(self, nextitem: pytest.Item | None) -> None:
+        """Close the loops of scope nodes that the last teardown finished."""
+        if not self._scoped:
+            return
+        active = set(nextitem.listchain()) if nextitem is not None else set()
+        for node, key in [k for k in self._scoped if k[0] not in active]:
+            close(self._scoped.pop((node, key)))
+
+    def close(self) -> None:
+        self.close_finished(None)
+        for idle in self._idle.values():
+            while idle:
+                close(idle.pop())
+
+
+LOOPS = pytest.StashKey[Loops]()
+
+
+def scope_node(item: pytest.Item, scope: ScopeName) -> Node:
+    """The node a loop of ``scope`` belongs to, as pytest would pick it for a fixture."""
+    node: Node | None = None
+    if scope == "class":
+        node = item.getparent(pytest.Class) or item
+    elif scope == "module":
+        node = item.getparent(pytest.Module)
+    elif scope == "package":
+        node = item.getparent(pytest.Package)
+    elif scope == "function":
+        node = item
+    return node or item.session
+
+
+def of_test(item: pytest.Item) -> asyncio.AbstractEventLoop:
+    """The loop ``item`` runs on, taken on first use and current for its synchronous code."""
+    taken = item.stash.get(_TEST_LOOP, None)
+    if taken is None:
+        taken = item.stash[_TEST_LOOP] = _take_for_test(item)
+        set_current(taken[0])
+    return taken[0]
+
+
+def _take_for_test(item: pytest.Item) -> tuple[asyncio.AbstractEventLoop, Hashable | None]:
+    if scopes.overridden(item, "event_loop"):
+        loop: asyncio.AbstractEventLoop = internals.fixture_value(item, "event_loop")
+        return loop, None
+    policy, factory = _policy_and_factory(item)
+    key = (id(policy), factory)
+    scope = scopes.test_loop_scope(item)
+    loops = item.config.stash[LOOPS]
+    if scope == "function":
+        return loops.take(key, policy, factory), key
+    return loops.scoped(scope_node(item, scope), key, policy, factory), None
+
+
+def of_fixture(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> asyncio.AbstractEventLoop:
+    """The loop an async fixture runs on: its test's, or the one of its (wider) loop scope."""
+    item = internals.requesting_item(request)
+    if scopes.overridden(item, "event_loop"):
+        loop: asyncio.AbstractEventLoop = request.getfixturevalue("event_loop")
+        internals.finish_before(request, "event_loop", fixturedef)
+        return loop
+    if fixturedef.scope == "function":
+        return of_test(item)
+    policy, factory = _policy_and_factory(item)
+    node = scope_node(item, scopes.fixture_loop_scope(fixturedef, item))
+    return item.config.stash[LOOPS].scoped(node, (id(policy), factory), policy, factory)
+
+
+def _policy_and_factory(item: pytest.Item) -> tuple[Any, LoopFactory | None]:
+    policy = (
+        internals.fixture_value(item, "event_loop_policy")
+        if scopes.overridden(item, "event_loop_policy")
+        else None  # asyncio's current one
+    )
+    callspec = getattr(item, "callspec", None)
+    return policy, callspec.params.get(FACTORY_FIXTURE) if callspec is not None else None
+
+
+def release(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """After a test's teardown: return its loop, close loops of finished scopes.
+
+    Raises if the test closed its loop, so that the test that did it is the one reported.
+    """
+    taken = item.stash.get(_TEST_LOOP, None)
+    loops = item.config.stash[LOOPS]
+    try:
+        if taken is not None:
+            del item.stash[_TEST_LOOP]
+            set_current(None)
+            loop, pool_key = taken
+            if pool_key is not None:
+                loops.give_back(pool_key, loop)
+            if loop.is_closed():
+                raise runner.AsyncioMisuse(
+                    f"{item.nodeid}: closed its event loop; aiotempo owns that loop, so leave it "
+                    "open (use asyncio.new_event_loop() for a private one)"
+                )
+    finally:
+        loops.close_finished(nextitem)

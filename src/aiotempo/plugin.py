@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable, Generator, Iterator
-from typing import Any
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar
 
 import pytest
 
-from . import __version__, coexist, fixtures, items, loops, ports, reporting
-from .config import MarkerError, ScopeName, add_options, read_settings
+from . import __version__, coexist, fixtures, items, loops, ports, reporting, scopes
+from .config import MarkerError, add_options, read_settings
 
+F = TypeVar("F", bound=Callable[..., Any])
 _UNDO_PATCH = pytest.StashKey[Callable[[], None]]()
 
 
@@ -27,8 +28,8 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[items.SETTINGS] = read_settings(config)
-    config.stash[loops.POOL] = loops.LoopPool()
+    settings = config.stash[items.SETTINGS] = read_settings(config)
+    config.stash[loops.LOOPS] = loops.Loops(settings.debug)
     config.stash[_UNDO_PATCH] = coexist.patch_is_async_test(items.is_async_test)
     config.addinivalue_line(
         "markers", "asyncio(loop_scope=..., loop_factories=...): run the test on an asyncio loop"
@@ -37,8 +38,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if loops.POOL in config.stash:
-        config.stash[loops.POOL].close()
+    if loops.LOOPS in config.stash:
+        config.stash[loops.LOOPS].close()
     config.stash.get(_UNDO_PATCH, lambda: None)()
 
 
@@ -58,6 +59,8 @@ def pytest_report_header(config: pytest.Config) -> str:
 @pytest.hookimpl(tryfirst=True)
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     definition = metafunc.definition
+    if not metafunc.config.hook.pytest_asyncio_loop_factories.get_hookimpls():
+        return
     if not items.is_async_test(definition):
         return
     factories = loops.hook_factories(metafunc.config, definition)
@@ -79,6 +82,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     loops.parametrize_factories(metafunc, factories, selected, scope)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    session.config.stash[items.COLLECTED] = True
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     try:
         if items.validate_markers(item):
@@ -87,14 +94,20 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
                 "@pytest.mark.asyncio(scope=...) is deprecated; write loop_scope=...",
                 item.nodeid,
             )
-        if fixtures.uses_loop(item):
-            fixtures.test_loop_scope(item)
-            item.fixturenames = [  # type: ignore[attr-defined]
-                items.LOOP_FIXTURE,
-                *(name for name in item.fixturenames if name != items.LOOP_FIXTURE),  # type: ignore[attr-defined]
-            ]
+        if scopes.uses_loop(item):
+            scopes.test_loop_scope(item)
+            if not scopes.overridden(item, "event_loop_policy"):
+                loops.of_test(item)  # now, so that sync fixtures see it as the current loop
     except MarkerError as error:
         pytest.fail(str(error), pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
+    try:
+        return (yield)
+    finally:
+        loops.release(item, nextitem)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -115,7 +128,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, o
     if not items.is_async_test(pyfuncitem):
         items.warn_if_marked_but_sync(pyfuncitem)
         return (yield)
-    with items.body_on_loop(pyfuncitem):
+    with items.body_on_loop(pyfuncitem, loops.of_test(pyfuncitem)):
         return (yield)
 
 
@@ -128,60 +141,36 @@ def pytest_terminal_summary(
 # -- fixtures ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session", autouse=True)
+def _overridable(func: F) -> F:
+    """Mark an aiotempo fixture that older suites override, so overrides can be told apart."""
+    setattr(func, scopes.BUILTIN_ATTR, True)
+    return func
+
+
+@pytest.fixture(scope="session")
+@_overridable
 def event_loop_policy() -> Any:
-    """The policy that creates the test loops; override it to use another (e.g. uvloop's)."""
+    """The policy that creates the test loops (deprecated: prefer loop factories)."""
     return loops.current_policy()
 
 
 @pytest.fixture(scope="session")
 def _aiotempo_loop_factory(request: pytest.FixtureRequest) -> loops.LoopFactory | None:
+    """The loop factory a test is parametrized with (see ``pytest_asyncio_loop_factories``)."""
     return getattr(request, "param", None)
 
 
 @pytest.fixture
-def _aiotempo_loop(
-    request: pytest.FixtureRequest, event_loop_policy: Any, _aiotempo_loop_factory: Any
-) -> Iterator[asyncio.AbstractEventLoop]:
-    with fixtures.test_loop(request, event_loop_policy, _aiotempo_loop_factory) as loop:
-        yield loop
-
-
-def _scoped_loop_fixture(scope: ScopeName) -> Any:
-    @pytest.fixture(scope=scope, name=loops.scoped_loop_fixture_name(scope))
-    def scoped_loop(
-        pytestconfig: pytest.Config, event_loop_policy: Any, _aiotempo_loop_factory: Any
-    ) -> Iterator[asyncio.AbstractEventLoop]:
-        debug = pytestconfig.stash[items.SETTINGS].debug
-        loop = loops.new_loop(event_loop_policy, _aiotempo_loop_factory, debug)
-        try:
-            yield loop
-        finally:
-            loops.close(loop)
-
-    return scoped_loop
-
-
-_aiotempo_class_loop = _scoped_loop_fixture("class")
-_aiotempo_module_loop = _scoped_loop_fixture("module")
-_aiotempo_package_loop = _scoped_loop_fixture("package")
-_aiotempo_session_loop = _scoped_loop_fixture("session")
-
-
-def _event_loop(request: pytest.FixtureRequest) -> asyncio.AbstractEventLoop:
+@_overridable
+def event_loop(request: pytest.FixtureRequest) -> asyncio.AbstractEventLoop:
     """pytest-asyncio 0.21's fixture (removed in 1.0): the loop the test runs on."""
     reporting.notice(
         request.config,
         "the event_loop fixture is deprecated (pytest-asyncio removed it in 1.0); use "
-        "asyncio.get_running_loop() in async code and loop_scope markers",
+        "asyncio.get_running_loop() in async code",
         request.node.nodeid,
     )
-    loop: asyncio.AbstractEventLoop = request.getfixturevalue(items.LOOP_FIXTURE)
-    return loop
-
-
-_event_loop._aiotempo_builtin = True  # type: ignore[attr-defined]
-event_loop = pytest.fixture(name="event_loop")(_event_loop)
+    return loops.of_test(request.node)
 
 
 @pytest.fixture
