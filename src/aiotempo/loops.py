@@ -28,7 +28,7 @@ import pytest
 
 from . import _pytest_internals as internals
 from . import runner, scopes
-from .config import ScopeName
+from .config import MarkerError, ScopeName
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 
@@ -38,7 +38,9 @@ FACTORY_FIXTURE = "_aiotempo_loop_factory"
 #: A node a loop can belong to: the test itself or one of its collectors.
 Node = pytest.Item | pytest.Collector
 
-_TEST_LOOP = pytest.StashKey["tuple[asyncio.AbstractEventLoop, Hashable | None]"]()
+#: A test's loop, with the pool key it goes back to (``None``: a scoped loop) and whether
+#: aiotempo owns it (not when it comes from an overridden ``event_loop`` fixture).
+_TEST_LOOP = pytest.StashKey["tuple[asyncio.AbstractEventLoop, Hashable | None, bool]"]()
 
 
 def new_loop(policy: Any, factory: LoopFactory | None, debug: bool) -> asyncio.AbstractEventLoop:
@@ -154,6 +156,15 @@ def hook_factories(config: pytest.Config, item: pytest.Item) -> dict[str, LoopFa
     return factories
 
 
+def check_factories_offered(item: pytest.Item, selected: Sequence[str] | None) -> None:
+    """A test selecting loop factories needs a hook that offers some."""
+    if selected is not None and not item.config.hook.pytest_asyncio_loop_factories.get_hookimpls():
+        raise MarkerError(
+            f"{item.nodeid}: @pytest.mark.asyncio(loop_factories=...) needs a "
+            "pytest_asyncio_loop_factories hook implementation (e.g. in conftest.py)"
+        )
+
+
 def parametrize_factories(
     metafunc: pytest.Metafunc,
     factories: Mapping[str, LoopFactory],
@@ -189,15 +200,19 @@ class Loops:
     def __init__(self, debug: bool) -> None:
         self._debug = debug
         self._idle: dict[Hashable, list[asyncio.AbstractEventLoop]] = {}
+        self._lent: set[asyncio.AbstractEventLoop] = set()
         self._scoped: dict[tuple[Node, Hashable], asyncio.AbstractEventLoop] = {}
 
     def take(
         self, key: Hashable, policy: Any, factory: LoopFactory | None
     ) -> asyncio.AbstractEventLoop:
         idle = self._idle.get(key)
-        return idle.pop() if idle else new_loop(policy, factory, self._debug)
+        loop = idle.pop() if idle else new_loop(policy, factory, self._debug)
+        self._lent.add(loop)
+        return loop
 
     def give_back(self, key: Hashable, loop: asyncio.AbstractEventLoop) -> None:
+        self._lent.discard(loop)
         if _reset_for_reuse(loop, self._debug):
             self._idle.setdefault(key, []).append(loop)
         else:
@@ -220,7 +235,10 @@ class Loops:
             close(self._scoped.pop((node, key)))
 
     def close(self) -> None:
+        """Close every loop, also those a crashed run never gave back."""
         self.close_finished(None)
+        while self._lent:
+            close(self._lent.pop())
         for idle in self._idle.values():
             while idle:
                 close(idle.pop())
@@ -243,6 +261,19 @@ def scope_node(item: pytest.Item, scope: ScopeName) -> Node:
     return node or item.session
 
 
+def prepare(item: pytest.Item) -> None:
+    """At the start of a test's setup: take its loop now, so sync fixtures see it as current.
+
+    A loop that comes from an overridden legacy fixture can only be had once pytest sets up
+    fixtures; ``event_loop`` is then moved first in line, as pytest-asyncio 0.21 did.
+    """
+    if scopes.overridden(item, "event_loop"):
+        names = getattr(item, "fixturenames", [])
+        item.fixturenames = ["event_loop", *(n for n in names if n != "event_loop")]  # type: ignore[attr-defined]
+    elif not scopes.overridden(item, "event_loop_policy"):
+        of_test(item)
+
+
 def of_test(item: pytest.Item) -> asyncio.AbstractEventLoop:
     """The loop ``item`` runs on, taken on first use and current for its synchronous code."""
     taken = item.stash.get(_TEST_LOOP, None)
@@ -252,17 +283,19 @@ def of_test(item: pytest.Item) -> asyncio.AbstractEventLoop:
     return taken[0]
 
 
-def _take_for_test(item: pytest.Item) -> tuple[asyncio.AbstractEventLoop, Hashable | None]:
+def _take_for_test(
+    item: pytest.Item,
+) -> tuple[asyncio.AbstractEventLoop, Hashable | None, bool]:
     if scopes.overridden(item, "event_loop"):
         loop: asyncio.AbstractEventLoop = internals.fixture_value(item, "event_loop")
-        return loop, None
+        return loop, None, False
     policy, factory = _policy_and_factory(item)
     key = (id(policy), factory)
     scope = scopes.test_loop_scope(item)
     loops = item.config.stash[LOOPS]
     if scope == "function":
-        return loops.take(key, policy, factory), key
-    return loops.scoped(scope_node(item, scope), key, policy, factory), None
+        return loops.take(key, policy, factory), key, True
+    return loops.scoped(scope_node(item, scope), key, policy, factory), None, True
 
 
 def of_fixture(
@@ -302,10 +335,11 @@ def release(item: pytest.Item, nextitem: pytest.Item | None) -> None:
         if taken is not None:
             del item.stash[_TEST_LOOP]
             set_current(None)
-            loop, pool_key = taken
+            loop, pool_key, owned = taken
+            closed_by_test = owned and loop.is_closed()
             if pool_key is not None:
                 loops.give_back(pool_key, loop)
-            if loop.is_closed():
+            if closed_by_test:
                 raise runner.AsyncioMisuse(
                     f"{item.nodeid}: closed its event loop; aiotempo owns that loop, so leave it "
                     "open (use asyncio.new_event_loop() for a private one)"

@@ -70,11 +70,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return  # reported against the test at setup
     selected = marker.loop_factories if marker else None
     if factories is None:
-        if selected is not None:
-            raise pytest.UsageError(
-                f"{definition.nodeid}: @pytest.mark.asyncio(loop_factories=...) needs a "
-                "pytest_asyncio_loop_factories hook implementation (e.g. in conftest.py)"
-            )
         return
     scope = (marker.loop_scope if marker else None) or items.settings(
         definition
@@ -95,9 +90,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
                 item.nodeid,
             )
         if scopes.uses_loop(item):
+            marker = items.asyncio_marker(item)
+            loops.check_factories_offered(item, marker.loop_factories if marker else None)
             scopes.test_loop_scope(item)
-            if not scopes.overridden(item, "event_loop_policy"):
-                loops.of_test(item)  # now, so that sync fixtures see it as the current loop
+            loops.prepare(item)
     except MarkerError as error:
         pytest.fail(str(error), pytrace=False)
 
