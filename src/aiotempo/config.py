@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 
@@ -26,8 +26,10 @@ FIXTURE_SCOPE = "fixture-scope"
 
 ASYNCIO_MARKER_ARGS = ("loop_scope", "scope", "loop_factories")
 
-#: Arguments of ``@pytest.mark.aiotempo``; grows as knobs are added.
-AIOTEMPO_MARKER_ARGS: tuple[str, ...] = ()
+#: Arguments of ``@pytest.mark.aiotempo``.
+AIOTEMPO_MARKER_ARGS = ("clock", "patch_time")
+
+CLOCKS = ("real", "virtual")
 
 
 class Mode(str, enum.Enum):
@@ -44,6 +46,10 @@ class Settings:
     #: ``None`` means: each fixture's loop scope is its own caching scope.
     default_fixture_loop_scope: ScopeName | None
     default_test_loop_scope: ScopeName
+    #: ``"real"`` or ``"virtual"``.
+    clock: str
+    #: Whether ``time.monotonic()`` and friends follow the virtual clock inside tests.
+    patch_time: bool
 
 
 def add_options(parser: pytest.Parser, *, shared: bool) -> None:
@@ -52,9 +58,22 @@ def add_options(parser: pytest.Parser, *, shared: bool) -> None:
     pytest-asyncio's names are left out when its plugin already registered them: argparse
     refuses an option string registered twice.
     """
+    group = parser.getgroup("asyncio")
+    _add_option_and_ini(
+        parser,
+        "clock",
+        "'virtual': sleeps and timeouts take no real time; 'real' (default): they do",
+        default="real",
+    )
+    _add_option_and_ini(
+        parser,
+        "patch_time",
+        "make time.monotonic(), time.perf_counter() and time.time() follow the virtual clock "
+        "inside tests",
+        flag=True,
+    )
     if not shared:
         return
-    group = parser.getgroup("asyncio")
     group.addoption(
         "--asyncio-mode",
         dest="asyncio_mode",
@@ -83,6 +102,28 @@ def add_options(parser: pytest.Parser, *, shared: bool) -> None:
     )
 
 
+def _add_option_and_ini(
+    parser: pytest.Parser, name: str, help: str, default: str = "", flag: bool = False
+) -> None:
+    """``--asyncio-<name>`` with its ini twin ``asyncio_<name>``; the option wins."""
+    option = "--asyncio-" + name.replace("_", "-")
+    if flag:
+        parser.getgroup("asyncio").addoption(
+            option, dest=f"asyncio_{name}", action="store_true", default=None, help=help
+        )
+        parser.addini(f"asyncio_{name}", help, type="bool", default=False)
+    else:
+        parser.getgroup("asyncio").addoption(
+            option, dest=f"asyncio_{name}", default=None, metavar=name.upper(), help=help
+        )
+        parser.addini(f"asyncio_{name}", help, default=default)
+
+
+def _option_or_ini(config: pytest.Config, name: str) -> Any:
+    value = config.getoption(f"asyncio_{name}")
+    return config.getini(f"asyncio_{name}") if value is None else value
+
+
 def read_settings(config: pytest.Config) -> Settings:
     """Read and validate the settings; bad values raise one clear ``UsageError`` line."""
     mode_value = config.getoption("asyncio_mode") or config.getini("asyncio_mode")
@@ -93,11 +134,15 @@ def read_settings(config: pytest.Config) -> Settings:
             f"asyncio_mode = {mode_value!r} is not valid; use 'strict' or 'auto' "
             "(set by --asyncio-mode or the asyncio_mode ini option)"
         ) from None
-    debug = config.getoption("asyncio_debug")
-    if debug is None:
-        debug = config.getini("asyncio_debug")
-        if isinstance(debug, str):  # an unset ini's default, as pytest-asyncio registered it
-            debug = debug.strip().lower() in ("true", "1", "yes", "on")
+    debug = _option_or_ini(config, "debug")
+    if isinstance(debug, str):  # an unset ini's default, as pytest-asyncio registered it
+        debug = debug.strip().lower() in ("true", "1", "yes", "on")
+    clock = _option_or_ini(config, "clock")
+    if clock not in CLOCKS:
+        raise pytest.UsageError(
+            f"asyncio_clock = {clock!r} is not valid; use 'real' or 'virtual' "
+            "(set by --asyncio-clock or the asyncio_clock ini option)"
+        )
     fixture_scope = config.getini("asyncio_default_fixture_loop_scope") or None
     if fixture_scope == FIXTURE_SCOPE:
         fixture_scope = None
@@ -111,6 +156,8 @@ def read_settings(config: pytest.Config) -> Settings:
             "asyncio_default_test_loop_scope", config.getini("asyncio_default_test_loop_scope")
         )
         or "function",
+        clock=clock,
+        patch_time=bool(_option_or_ini(config, "patch_time")),
     )
 
 
@@ -168,8 +215,27 @@ def parse_asyncio_marker(mark: pytest.Mark, test: str) -> tuple[AsyncioMarker, b
     return parsed, "scope" in kwargs
 
 
-def check_aiotempo_marker(mark: pytest.Mark, test: str) -> None:
+@dataclass(frozen=True)
+class AiotempoMarker:
+    clock: str | None = None
+    patch_time: bool | None = None
+
+
+def parse_aiotempo_marker(mark: pytest.Mark, test: str) -> AiotempoMarker:
+    """Validate ``@pytest.mark.aiotempo(...)``."""
     _check_arguments(mark, AIOTEMPO_MARKER_ARGS, test)
+    clock = mark.kwargs.get("clock")
+    if clock is not None and clock not in CLOCKS:
+        raise MarkerError(
+            f"{test}: @pytest.mark.aiotempo(clock={clock!r}) is not a clock; use 'real' or "
+            "'virtual'"
+        )
+    patch_time = mark.kwargs.get("patch_time")
+    if patch_time is not None and not isinstance(patch_time, bool):
+        raise MarkerError(
+            f"{test}: @pytest.mark.aiotempo(patch_time={patch_time!r}) must be True or False"
+        )
+    return AiotempoMarker(clock, patch_time)
 
 
 def _check_arguments(mark: pytest.Mark, known: Sequence[str], test: str) -> None:

@@ -21,6 +21,7 @@ COLLECTED = pytest.StashKey[bool]()
 _MARKS = pytest.StashKey[dict[str, pytest.Mark]]()
 _IS_ASYNC_TEST = pytest.StashKey[bool]()
 _ASYNCIO_MARKER = pytest.StashKey["config.AsyncioMarker | None"]()
+_AIOTEMPO_MARKER = pytest.StashKey[config.AiotempoMarker]()
 
 #: Markers and fixtures by which other async frameworks' plugins claim a test.
 _OTHER_FRAMEWORK_MARKERS = ("anyio", "trio")
@@ -111,11 +112,30 @@ def _parse_asyncio_marker(item: pytest.Item) -> tuple[config.AsyncioMarker | Non
     return config.parse_asyncio_marker(mark, item.nodeid)
 
 
+def aiotempo_marker(item: pytest.Item) -> config.AiotempoMarker:
+    """The test's validated ``aiotempo`` marker (empty if none)."""
+    return cached(item, _AIOTEMPO_MARKER, lambda: _parse_aiotempo_marker(item))
+
+
+def _parse_aiotempo_marker(item: pytest.Item) -> config.AiotempoMarker:
+    mark = marks(item).get("aiotempo")
+    if mark is None:
+        return config.AiotempoMarker()
+    return config.parse_aiotempo_marker(mark, item.nodeid)
+
+
+def virtual_clock(item: pytest.Item) -> bool:
+    return (aiotempo_marker(item).clock or settings(item).clock) == "virtual"
+
+
+def patch_time(item: pytest.Item) -> bool:
+    marked = aiotempo_marker(item).patch_time
+    return settings(item).patch_time if marked is None else marked
+
+
 def validate_markers(item: pytest.Item) -> bool:
     """Check the test's markers; return whether the deprecated ``scope=`` argument was used."""
-    mark = marks(item).get("aiotempo")
-    if mark is not None:
-        config.check_aiotempo_marker(mark, item.nodeid)
+    item.stash[_AIOTEMPO_MARKER] = _parse_aiotempo_marker(item)
     parsed, deprecated_scope = _parse_asyncio_marker(item)
     item.stash[_ASYNCIO_MARKER] = parsed
     return deprecated_scope

@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pluggy
 import pytest
 
 from . import _pytest_internals as internals
-from . import runner, scopes
+from . import clock, items, runner, scopes
 from .config import MarkerError, ScopeName
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
@@ -38,21 +39,37 @@ FACTORY_FIXTURE = "_aiotempo_loop_factory"
 #: A node a loop can belong to: the test itself or one of its collectors.
 Node = pytest.Item | pytest.Collector
 
-#: A test's loop, with the pool key it goes back to (``None``: a scoped loop) and whether
-#: aiotempo owns it (not when it comes from an overridden ``event_loop`` fixture).
-_TEST_LOOP = pytest.StashKey["tuple[asyncio.AbstractEventLoop, Hashable | None, bool]"]()
+
+@dataclass(frozen=True)
+class LoopSpec:
+    """What a loop is made of; tests whose specs differ never share a loop."""
+
+    #: An overridden ``event_loop_policy`` fixture's policy; ``None``: asyncio's current one.
+    policy: Any
+    #: The ``pytest_asyncio_loop_factories`` factory the test is parametrized with.
+    factory: LoopFactory | None
+    virtual_clock: bool
+
+    def new_loop(self, debug: bool) -> asyncio.AbstractEventLoop:
+        if self.factory is not None:
+            loop = self.factory()
+        elif self.policy is not None:
+            loop = self.policy.new_event_loop()
+        else:
+            loop = asyncio.new_event_loop()
+        loop.set_debug(debug)
+        if self.virtual_clock:
+            try:
+                clock.install(loop)
+            except clock.VirtualClockError:
+                close(loop)
+                raise
+        return loop
 
 
-def new_loop(policy: Any, factory: LoopFactory | None, debug: bool) -> asyncio.AbstractEventLoop:
-    """A new loop from ``factory``, else from ``policy``, else asyncio's default."""
-    if factory is not None:
-        loop = factory()
-    elif policy is not None:
-        loop = policy.new_event_loop()
-    else:
-        loop = asyncio.new_event_loop()
-    loop.set_debug(debug)
-    return loop
+#: A test's loop, with the spec of the pool it goes back to (``None``: a scoped loop) and
+#: whether aiotempo owns it (not when it comes from an overridden ``event_loop`` fixture).
+_TEST_LOOP = pytest.StashKey["tuple[asyncio.AbstractEventLoop, LoopSpec | None, bool]"]()
 
 
 def set_current(loop: asyncio.AbstractEventLoop | None) -> None:
@@ -125,6 +142,9 @@ def _reset_for_reuse(loop: asyncio.AbstractEventLoop, debug: bool) -> bool:
     loop.set_exception_handler(None)
     loop.set_task_factory(None)
     loop.set_debug(debug)
+    virtual_clock = clock.of(loop)
+    if virtual_clock is not None:
+        virtual_clock.reset()
     return True
 
 
@@ -199,31 +219,27 @@ class Loops:
 
     def __init__(self, debug: bool) -> None:
         self._debug = debug
-        self._idle: dict[Hashable, list[asyncio.AbstractEventLoop]] = {}
+        self._idle: dict[LoopSpec, list[asyncio.AbstractEventLoop]] = {}
         self._lent: set[asyncio.AbstractEventLoop] = set()
-        self._scoped: dict[tuple[Node, Hashable], asyncio.AbstractEventLoop] = {}
+        self._scoped: dict[tuple[Node, LoopSpec], asyncio.AbstractEventLoop] = {}
 
-    def take(
-        self, key: Hashable, policy: Any, factory: LoopFactory | None
-    ) -> asyncio.AbstractEventLoop:
-        idle = self._idle.get(key)
-        loop = idle.pop() if idle else new_loop(policy, factory, self._debug)
+    def take(self, spec: LoopSpec) -> asyncio.AbstractEventLoop:
+        idle = self._idle.get(spec)
+        loop = idle.pop() if idle else spec.new_loop(self._debug)
         self._lent.add(loop)
         return loop
 
-    def give_back(self, key: Hashable, loop: asyncio.AbstractEventLoop) -> None:
+    def give_back(self, spec: LoopSpec, loop: asyncio.AbstractEventLoop) -> None:
         self._lent.discard(loop)
         if _reset_for_reuse(loop, self._debug):
-            self._idle.setdefault(key, []).append(loop)
+            self._idle.setdefault(spec, []).append(loop)
         else:
             close(loop)
 
-    def scoped(
-        self, node: Node, key: Hashable, policy: Any, factory: LoopFactory | None
-    ) -> asyncio.AbstractEventLoop:
-        loop = self._scoped.get((node, key))
+    def scoped(self, node: Node, spec: LoopSpec) -> asyncio.AbstractEventLoop:
+        loop = self._scoped.get((node, spec))
         if loop is None:
-            loop = self._scoped[node, key] = new_loop(policy, factory, self._debug)
+            loop = self._scoped[node, spec] = spec.new_loop(self._debug)
         return loop
 
     def close_finished(self, nextitem: pytest.Item | None) -> None:
@@ -231,8 +247,8 @@ class Loops:
         if not self._scoped:
             return
         active = set(nextitem.listchain()) if nextitem is not None else set()
-        for node, key in [k for k in self._scoped if k[0] not in active]:
-            close(self._scoped.pop((node, key)))
+        for node, spec in [k for k in self._scoped if k[0] not in active]:
+            close(self._scoped.pop((node, spec)))
 
     def close(self) -> None:
         """Close every loop, also those a crashed run never gave back."""
@@ -285,17 +301,23 @@ def of_test(item: pytest.Item) -> asyncio.AbstractEventLoop:
 
 def _take_for_test(
     item: pytest.Item,
-) -> tuple[asyncio.AbstractEventLoop, Hashable | None, bool]:
+) -> tuple[asyncio.AbstractEventLoop, LoopSpec | None, bool]:
     if scopes.overridden(item, "event_loop"):
         loop: asyncio.AbstractEventLoop = internals.fixture_value(item, "event_loop")
         return loop, None, False
-    policy, factory = _policy_and_factory(item)
-    key = (id(policy), factory)
+    spec = _spec(item)
     scope = scopes.test_loop_scope(item)
     loops = item.config.stash[LOOPS]
     if scope == "function":
-        return loops.take(key, policy, factory), key, True
-    return loops.scoped(scope_node(item, scope), key, policy, factory), None, True
+        return loops.take(spec), spec, True
+    return loops.scoped(scope_node(item, scope), spec), None, True
+
+
+def virtual_clock_of(item: pytest.Item, take: bool = False) -> clock.VirtualClock | None:
+    """The virtual clock of the test's loop, if the loop is taken (or ``take``) and has one."""
+    taken = item.stash.get(_TEST_LOOP, None)
+    loop = of_test(item) if take else taken[0] if taken is not None else None
+    return clock.of(loop) if loop is not None else None
 
 
 def of_fixture(
@@ -309,19 +331,19 @@ def of_fixture(
         return loop
     if fixturedef.scope == "function":
         return of_test(item)
-    policy, factory = _policy_and_factory(item)
     node = scope_node(item, scopes.fixture_loop_scope(fixturedef, item))
-    return item.config.stash[LOOPS].scoped(node, (id(policy), factory), policy, factory)
+    return item.config.stash[LOOPS].scoped(node, _spec(item))
 
 
-def _policy_and_factory(item: pytest.Item) -> tuple[Any, LoopFactory | None]:
+def _spec(item: pytest.Item) -> LoopSpec:
     policy = (
         internals.fixture_value(item, "event_loop_policy")
         if scopes.overridden(item, "event_loop_policy")
-        else None  # asyncio's current one
+        else None
     )
     callspec = getattr(item, "callspec", None)
-    return policy, callspec.params.get(FACTORY_FIXTURE) if callspec is not None else None
+    factory = callspec.params.get(FACTORY_FIXTURE) if callspec is not None else None
+    return LoopSpec(policy, factory, items.virtual_clock(item))
 
 
 def release(item: pytest.Item, nextitem: pytest.Item | None) -> None:
@@ -335,10 +357,10 @@ def release(item: pytest.Item, nextitem: pytest.Item | None) -> None:
         if taken is not None:
             del item.stash[_TEST_LOOP]
             set_current(None)
-            loop, pool_key, owned = taken
+            loop, spec, owned = taken
             closed_by_test = owned and loop.is_closed()
-            if pool_key is not None:
-                loops.give_back(pool_key, loop)
+            if spec is not None:
+                loops.give_back(spec, loop)
             if closed_by_test:
                 raise runner.AsyncioMisuse(
                     f"{item.nodeid}: closed its event loop; aiotempo owns that loop, so leave it "

@@ -10,10 +10,12 @@ from typing import Any, TypeVar
 import pytest
 
 from . import __version__, coexist, fixtures, items, loops, ports, reporting, scopes
+from .clock import VirtualClock, VirtualClockError, patch_time
 from .config import MarkerError, add_options, read_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 _UNDO_PATCH = pytest.StashKey[Callable[[], None]]()
+_UNDO_TIME = pytest.StashKey[Callable[[], None]]()
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -94,8 +96,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             loops.check_factories_offered(item, marker.loop_factories if marker else None)
             scopes.test_loop_scope(item)
             loops.prepare(item)
+            virtual_clock = loops.virtual_clock_of(item)
+            if virtual_clock is not None and items.patch_time(item):
+                item.stash[_UNDO_TIME] = patch_time(virtual_clock)
     except MarkerError as error:
         pytest.fail(str(error), pytrace=False)
+    except VirtualClockError as error:
+        pytest.fail(f"{item.nodeid}: {error}", pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -103,6 +110,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     try:
         return (yield)
     finally:
+        item.stash.get(_UNDO_TIME, lambda: None)()
         loops.release(item, nextitem)
 
 
@@ -167,6 +175,19 @@ def event_loop(request: pytest.FixtureRequest) -> asyncio.AbstractEventLoop:
         request.node.nodeid,
     )
     return loops.of_test(request.node)
+
+
+@pytest.fixture
+def clock(request: pytest.FixtureRequest) -> VirtualClock:
+    """The virtual clock of the test's loop: ``time``, ``advance(s)``, ``run_until_idle()``."""
+    virtual_clock = loops.virtual_clock_of(request.node, take=True)
+    if virtual_clock is None:
+        pytest.fail(
+            f"{request.node.nodeid}: the clock fixture needs the virtual clock; run with "
+            "--asyncio-clock=virtual or mark the test @pytest.mark.aiotempo(clock='virtual')",
+            pytrace=False,
+        )
+    return virtual_clock
 
 
 @pytest.fixture
