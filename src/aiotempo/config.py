@@ -27,7 +27,7 @@ FIXTURE_SCOPE = "fixture-scope"
 ASYNCIO_MARKER_ARGS = ("loop_scope", "scope", "loop_factories")
 
 #: Arguments of ``@pytest.mark.aiotempo``.
-AIOTEMPO_MARKER_ARGS = ("clock", "patch_time")
+AIOTEMPO_MARKER_ARGS = ("clock", "patch_time", "concurrent", "exclusive", "resources")
 
 CLOCKS = ("real", "virtual")
 
@@ -50,6 +50,8 @@ class Settings:
     clock: str
     #: Whether ``time.monotonic()`` and friends follow the virtual clock inside tests.
     patch_time: bool
+    #: Tests in flight at most; 1 runs tests one at a time.
+    concurrency: int
 
 
 def add_options(parser: pytest.Parser, *, shared: bool) -> None:
@@ -64,6 +66,12 @@ def add_options(parser: pytest.Parser, *, shared: bool) -> None:
         "clock",
         "'virtual': sleeps and timeouts take no real time; 'real' (default): they do",
         default="real",
+    )
+    _add_option_and_ini(
+        parser,
+        "concurrency",
+        "run up to N independent async tests at once on one loop (default 1: one at a time)",
+        default="1",
     )
     _add_option_and_ini(
         parser,
@@ -158,7 +166,21 @@ def read_settings(config: pytest.Config) -> Settings:
         or "function",
         clock=clock,
         patch_time=bool(_option_or_ini(config, "patch_time")),
+        concurrency=_concurrency(_option_or_ini(config, "concurrency")),
     )
+
+
+def _concurrency(value: str) -> int:
+    try:
+        concurrency = int(value)
+    except ValueError:
+        concurrency = 0
+    if concurrency < 1:
+        raise pytest.UsageError(
+            f"asyncio_concurrency = {value!r} is not valid; use a whole number of tests in "
+            "flight, 1 or more (1 runs tests one at a time)"
+        )
+    return concurrency
 
 
 def _ini_scope(name: str, value: str | None, extra: Sequence[str] = ()) -> ScopeName | None:
@@ -219,6 +241,12 @@ def parse_asyncio_marker(mark: pytest.Mark, test: str) -> tuple[AsyncioMarker, b
 class AiotempoMarker:
     clock: str | None = None
     patch_time: bool | None = None
+    #: ``True``/``False`` opts the test in or out of concurrency; ``None`` follows the option.
+    concurrent: bool | None = None
+    #: Run the test alone: the tests in flight drain first and nothing starts beside it.
+    exclusive: bool = False
+    #: Named resources: tests sharing one never overlap.
+    resources: tuple[str, ...] = ()
 
 
 def parse_aiotempo_marker(mark: pytest.Mark, test: str) -> AiotempoMarker:
@@ -230,12 +258,34 @@ def parse_aiotempo_marker(mark: pytest.Mark, test: str) -> AiotempoMarker:
             f"{test}: @pytest.mark.aiotempo(clock={clock!r}) is not a clock; use 'real' or "
             "'virtual'"
         )
-    patch_time = mark.kwargs.get("patch_time")
-    if patch_time is not None and not isinstance(patch_time, bool):
+    flags = {name: mark.kwargs.get(name) for name in ("patch_time", "concurrent", "exclusive")}
+    for name, value in flags.items():
+        if value is not None and not isinstance(value, bool):
+            raise MarkerError(
+                f"{test}: @pytest.mark.aiotempo({name}={value!r}) must be True or False"
+            )
+    resources = mark.kwargs.get("resources", ())
+    if isinstance(resources, str):
+        resources = (resources,)
+    if not isinstance(resources, (list, tuple, set, frozenset)) or not all(
+        isinstance(name, str) and name for name in resources
+    ):
         raise MarkerError(
-            f"{test}: @pytest.mark.aiotempo(patch_time={patch_time!r}) must be True or False"
+            f"{test}: @pytest.mark.aiotempo(resources={resources!r}) must name resources, "
+            "e.g. resources=['database']"
         )
-    return AiotempoMarker(clock, patch_time)
+    if flags["exclusive"] and flags["concurrent"]:
+        raise MarkerError(
+            f"{test}: @pytest.mark.aiotempo(exclusive=True, concurrent=True) contradict each "
+            "other; keep one"
+        )
+    return AiotempoMarker(
+        clock,
+        flags["patch_time"],
+        flags["concurrent"],
+        bool(flags["exclusive"]),
+        tuple(sorted(resources)),
+    )
 
 
 def _check_arguments(mark: pytest.Mark, known: Sequence[str], test: str) -> None:

@@ -45,6 +45,10 @@ def settings(item: pytest.Item) -> config.Settings:
     return item.config.stash[SETTINGS]
 
 
+def settings_of(pytest_config: pytest.Config) -> config.Settings:
+    return pytest_config.stash[SETTINGS]
+
+
 def marks(item: pytest.Item) -> dict[str, pytest.Mark]:
     """The closest mark of each name aiotempo looks at, found in one pass."""
 

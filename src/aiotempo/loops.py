@@ -305,7 +305,7 @@ def _take_for_test(
     if scopes.overridden(item, "event_loop"):
         loop: asyncio.AbstractEventLoop = internals.fixture_value(item, "event_loop")
         return loop, None, False
-    spec = _spec(item)
+    spec = spec_of(item)
     scope = scopes.test_loop_scope(item)
     loops = item.config.stash[LOOPS]
     if scope == "function":
@@ -332,10 +332,10 @@ def of_fixture(
     if fixturedef.scope == "function":
         return of_test(item)
     node = scope_node(item, scopes.fixture_loop_scope(fixturedef, item))
-    return item.config.stash[LOOPS].scoped(node, _spec(item))
+    return item.config.stash[LOOPS].scoped(node, spec_of(item))
 
 
-def _spec(item: pytest.Item) -> LoopSpec:
+def spec_of(item: pytest.Item) -> LoopSpec:
     policy = (
         internals.fixture_value(item, "event_loop_policy")
         if scopes.overridden(item, "event_loop_policy")
@@ -346,10 +346,36 @@ def _spec(item: pytest.Item) -> LoopSpec:
     return LoopSpec(policy, factory, items.virtual_clock(item))
 
 
-def release(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+def take_for_batch(batch: Sequence[pytest.Item]) -> asyncio.AbstractEventLoop:
+    """The one loop a batch of concurrent tests runs on, made each test's loop."""
+    first = batch[0]
+    scope = scopes.test_loop_scope(first)
+    loops = first.config.stash[LOOPS]
+    spec = spec_of(first)
+    node = scope_node(first, scope)
+    loop = loops.take(spec) if scope == "function" else loops.scoped(node, spec)
+    for item in batch:
+        item.stash[_TEST_LOOP] = (loop, None, True)
+    set_current(loop)
+    return loop
+
+
+def give_back_batch(
+    batch: Sequence[pytest.Item], loop: asyncio.AbstractEventLoop, after: pytest.Item | None
+) -> None:
+    """After a batch: give its loop back (or keep its scope's) and close finished scopes."""
+    loops = batch[0].config.stash[LOOPS]
+    set_current(None)
+    if scopes.test_loop_scope(batch[0]) == "function":
+        loops.give_back(spec_of(batch[0]), loop)
+    loops.close_finished(after)
+
+
+def release(item: pytest.Item, nextitem: pytest.Item | None, *, in_batch: bool = False) -> None:
     """After a test's teardown: return its loop, close loops of finished scopes.
 
-    Raises if the test closed its loop, so that the test that did it is the one reported.
+    A test of a concurrent batch leaves both to the batch. Raises if the test closed its
+    loop, so that the test that did it is the one reported.
     """
     taken = item.stash.get(_TEST_LOOP, None)
     loops = item.config.stash[LOOPS]
@@ -367,4 +393,5 @@ def release(item: pytest.Item, nextitem: pytest.Item | None) -> None:
                     "open (use asyncio.new_event_loop() for a private one)"
                 )
     finally:
-        loops.close_finished(nextitem)
+        if not in_batch:
+            loops.close_finished(nextitem)

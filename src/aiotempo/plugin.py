@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from . import __version__, coexist, fixtures, items, loops, ports, reporting, scopes
+from . import __version__, coexist, concurrency, fixtures, items, loops, ports, reporting, scopes
+from . import _pytest_internals as internals
 from .clock import VirtualClock, VirtualClockError, patch_time
 from .config import MarkerError, add_options, read_settings
 
@@ -83,7 +84,39 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     session.config.stash[items.COLLECTED] = True
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> bool | None:
+    """Run batches of independent async tests concurrently (``--asyncio-concurrency``)."""
+    if not concurrency.wanted(session) or session.config.option.collectonly:
+        return None
+    reason = concurrency.forced_sequential(session.config)
+    if reason is not None:
+        reporting.notice(session.config, "tests ran one at a time", reason)
+        return None
+    if session.testsfailed and not session.config.option.continue_on_collection_errors:
+        raise session.Interrupted(f"{session.testsfailed} errors during collection")
+    for segment, after in concurrency.segments(session):
+        if len(segment) == 1:
+            segment[0].ihook.pytest_runtest_protocol(item=segment[0], nextitem=after)
+        else:
+            concurrency.run_batch(segment, after)
+        if session.shouldfail:
+            raise session.Failed(session.shouldfail)
+        if session.shouldstop:
+            raise session.Interrupted(session.shouldstop)
+    return True
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    if concurrency.in_batch(item):
+        return concurrency.run_protocol(item, nextitem)
+    return None
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    if concurrency.in_batch(item):
+        internals.privatize_function_fixtures(item)
     try:
         if items.validate_markers(item):
             reporting.notice(
@@ -111,7 +144,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
         return (yield)
     finally:
         item.stash.get(_UNDO_TIME, lambda: None)()
-        loops.release(item, nextitem)
+        loops.release(item, nextitem, in_batch=concurrency.in_batch(item))
 
 
 @pytest.hookimpl(tryfirst=True)

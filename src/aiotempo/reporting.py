@@ -6,6 +6,8 @@ level ``warn``) are collected here and printed in one section at the end of the 
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 _NOTICES = pytest.StashKey[dict[str, list[str]]]()
@@ -18,11 +20,24 @@ def notice(config: pytest.Config, message: str, where: str) -> None:
         places.append(where)
 
 
+_EXCLUSIVE = pytest.StashKey["Counter[str]"]()
+
+
+def count_exclusive(config: pytest.Config, reasons: list[str]) -> None:
+    """Count a test that ran exclusively under ``--asyncio-concurrency``, by reason."""
+    config.stash.setdefault(_EXCLUSIVE, Counter()).update(reasons)
+
+
 def write_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     notices = config.stash.get(_NOTICES, {})
-    if not notices:
+    exclusive = config.stash.get(_EXCLUSIVE, Counter())
+    if not notices and not exclusive:
         return
     terminalreporter.section("aiotempo")
+    if exclusive:
+        terminalreporter.line("why not concurrent: tests that ran exclusively, by reason:")
+        for reason, count in exclusive.most_common():
+            terminalreporter.line(f"  {count:5d}  {reason}")
     for message, places in notices.items():
         shown = ", ".join(places[:3]) + (f" and {len(places) - 3} more" if len(places) > 3 else "")
         terminalreporter.line(f"{message}: {shown}")

@@ -3,13 +3,22 @@
 pytest calls fixtures and tests synchronously; this module is the one place where such a call
 turns into work on an event loop. In sequential mode that is ``loop.run_until_complete``, so
 no loop is running while pytest's own (synchronous) code runs.
+
+In concurrent mode each test's whole protocol runs in a greenlet of its own, started by a task
+on the running loop (``spawn``). A call here then suspends the test's greenlet, hands the
+coroutine to that task to await, and resumes the greenlet with the result: pytest's code stays
+synchronous while the tests' awaits overlap. This is the technique of SQLAlchemy's asyncio
+layer (``greenlet_spawn``/``await_only``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import contextvars
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
+
+import greenlet
 
 T = TypeVar("T")
 
@@ -43,6 +52,14 @@ def run(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], label: st
             f"{label}: its event loop was closed by earlier code; tests and fixtures must not "
             "close the loop aiotempo runs them on (use asyncio.new_event_loop() for a private one)"
         )
+    if isinstance(greenlet.getcurrent(), _TestGreenlet):
+        if loop is not asyncio.get_running_loop():
+            coro.close()
+            raise AsyncioMisuse(
+                f"{label}: needs a loop other than the one the concurrent tests run on; run "
+                "this test sequentially with @pytest.mark.aiotempo(concurrent=False)"
+            )
+        return _await_in_task(loop.create_task(coro))  # the task copies this test's context
     if loop.is_running():
         coro.close()
         raise AsyncioMisuse(
@@ -63,3 +80,35 @@ def run(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], label: st
             raise
         # Keep the traceback of the misuse, so the report points at the offending line.
         raise AsyncioMisuse(f"{label}: {fix}").with_traceback(error.__traceback__) from None
+
+
+class _TestGreenlet(greenlet.greenlet):
+    """The greenlet one test's protocol runs in during a concurrent run."""
+
+
+async def spawn(function: Callable[[], T]) -> T:
+    """Run ``function`` in a greenlet of its own; await what it hands over, resume it."""
+    child = _TestGreenlet(function)
+    child.gr_context = contextvars.copy_context()
+    handed: Any = child.switch()
+    while not child.dead:
+        try:
+            value = await handed
+        except BaseException as error:
+            handed = child.throw(type(error), error, error.__traceback__)
+        else:
+            handed = child.switch(value)
+    return handed  # type: ignore[no-any-return]
+
+
+def wait_for(future: Awaitable[Any]) -> None:
+    """From a test's greenlet: wait until ``future`` is done (other tests run meanwhile)."""
+    _await_in_task(future)
+
+
+def _await_in_task(awaitable: Awaitable[T]) -> T:
+    """From a test's greenlet: let the spawning task await ``awaitable``, return its result."""
+    parent = greenlet.getcurrent().parent
+    assert parent is not None, "only a test's greenlet hands work to its task"
+    result: T = parent.switch(awaitable)
+    return result

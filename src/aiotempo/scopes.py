@@ -105,12 +105,15 @@ def _async_fixtures(
             yield name, defs[-1]
 
 
+def async_fixtures(item: pytest.Item) -> Iterator[tuple[str, pytest.FixtureDef[Any]]]:
+    """The async fixtures aiotempo runs for ``item``, by name."""
+    return _async_fixtures(item, internals.closure_fixturedefs(item))
+
+
 def uses_loop(item: pytest.Item) -> bool:
     """Whether ``item`` runs on an aiotempo loop: an async test, or one using async fixtures."""
     if _USES_LOOP not in item.stash:
-        item.stash[_USES_LOOP] = items.is_async_test(item) or any(
-            _async_fixtures(item, internals.closure_fixturedefs(item))
-        )
+        item.stash[_USES_LOOP] = items.is_async_test(item) or any(async_fixtures(item))
     return item.stash[_USES_LOOP]
 
 

@@ -1,0 +1,253 @@
+"""Running independent async tests concurrently on one loop, each with pytest's full protocol.
+
+The session's items are cut into segments, in collection order: a run of consecutive tests
+that may overlap and resolve to the same loop is a batch; everything else runs one at a time,
+exactly as without aiotempo's concurrency. A batch runs on its loop, and each of its tests
+runs its whole standard protocol (hooks, fixtures, reports) in a greenlet of its own (see
+``runner``); at most ``limit`` tests are in flight. pytest's per-test state is made per test
+while a batch runs (``_pytest_internals``, ``capture``): a setup state with one leaf per
+test in flight, private copies of function-scoped fixture definitions, one setup of each
+shared fixture, and output, logs and warnings routed to the test whose code produced them.
+
+A test runs exclusively (the tests in flight drain first, nothing starts beside it) when it
+changes process-wide state that cannot be attributed to it: fixtures such as ``monkeypatch``
+or ``capfd``, ``pytest.warns``, ``filterwarnings`` marks, or the ``exclusive`` marker
+argument. Tests sharing a named resource never overlap, nor do tests on different parameters
+of a wider-scoped parametrized fixture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import functools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from . import _pytest_internals as internals
+from . import capture, config, items, loops, reporting, runner, scopes
+
+#: Fixtures that change process-wide state, so their tests run exclusively.
+EXCLUSIVE_FIXTURES = frozenset(
+    {
+        "monkeypatch",
+        "capfd",
+        "capfdbinary",
+        "capsys",
+        "capsysbinary",
+        "caplog",
+        "recwarn",
+        "mocker",
+        "class_mocker",
+        "module_mocker",
+        "package_mocker",
+        "session_mocker",
+    }
+)
+#: Names in a test's code that reveal process-wide changes (``pytest.warns`` and friends).
+_EXCLUSIVE_CODE_NAMES = {"warns": "pytest.warns", "deprecated_call": "pytest.deprecated_call"}
+
+#: The test whose code is running, in its greenlet and in every task it spawns.
+current_item: contextvars.ContextVar[pytest.Item | None] = contextvars.ContextVar(
+    "aiotempo_current_item", default=None
+)
+
+_BATCH = pytest.StashKey["Batch"]()
+
+
+@dataclass
+class Plan:
+    """Why a test cannot overlap with others (empty: it can), and what it must not share."""
+
+    exclusive: list[str] = field(default_factory=list)
+    resources: frozenset[str] = frozenset()
+    #: (fixture name, parameter index) of wider-scoped parametrized fixtures.
+    params: frozenset[tuple[str, int]] = frozenset()
+
+
+def wanted(session: pytest.Session) -> bool:
+    """Whether ``--asyncio-concurrency`` or a marker asks for concurrency in this run."""
+    if items.settings_of(session.config).concurrency > 1:
+        return True
+    for item in session.items:
+        with contextlib.suppress(config.MarkerError):  # reported by the test itself
+            if items.aiotempo_marker(item).concurrent:
+                return True
+    return False
+
+
+def forced_sequential(config: pytest.Config) -> str | None:
+    """Why this whole run must be sequential, if it must."""
+    if hasattr(config, "workerinput"):
+        return "a pytest-xdist worker"
+    if config.getoption("usepdb", False) or config.getoption("trace", False):
+        return "--pdb/--trace"
+    if config.getoption("capture", "fd") == "no":
+        return "-s (no capture)"
+    return None
+
+
+def in_batch(item: pytest.Item) -> bool:
+    return _BATCH in item.stash
+
+
+def plan(item: pytest.Item) -> Plan:
+    """What keeps ``item`` from overlapping with other tests."""
+    result = Plan()
+    marker = items.aiotempo_marker(item)
+    if marker.exclusive:
+        result.exclusive.append("@pytest.mark.aiotempo(exclusive=True)")
+    for name in getattr(item, "fixturenames", ()):
+        if name in EXCLUSIVE_FIXTURES:
+            result.exclusive.append(f"fixture {name}")
+    if any(True for _ in item.iter_markers("filterwarnings")):
+        result.exclusive.append("@pytest.mark.filterwarnings")
+    code = getattr(getattr(item, "obj", None), "__code__", None)
+    for name, shown in _EXCLUSIVE_CODE_NAMES.items():
+        if code is not None and name in code.co_names:
+            result.exclusive.append(shown)
+    if item.config.getoption("reruns", 0) or item.get_closest_marker("flaky"):
+        result.exclusive.append("reruns (pytest-rerunfailures)")
+    result.resources = frozenset(marker.resources)
+    result.params = frozenset(internals.wider_scoped_params(item))
+    return result
+
+
+def segments(session: pytest.Session) -> Iterator[tuple[list[pytest.Item], pytest.Item | None]]:
+    """The session's items in order, cut into batches of tests that share a loop and single
+    tests, each with the item that follows it."""
+    runs: list[tuple[Any, list[pytest.Item]]] = []
+    for item in session.items:
+        key = _batch_key(item)
+        if key is not None and runs and runs[-1][0] == key:
+            runs[-1][1].append(item)
+        else:
+            runs.append((key, [item]))
+    for index, (_, run) in enumerate(runs):
+        after = runs[index + 1][1][0] if index + 1 < len(runs) else None
+        yield run, after
+
+
+def _batch_key(item: pytest.Item) -> Any:
+    """What identifies the loop ``item`` runs on, or ``None`` if it must run on its own."""
+    try:
+        marked = items.aiotempo_marker(item).concurrent
+        if marked is False or (marked is None and items.settings(item).concurrency <= 1):
+            return None
+        if not items.is_async_test(item) or any(
+            scopes.overridden(item, legacy) for legacy in ("event_loop", "event_loop_policy")
+        ):
+            return None
+        scope = scopes.test_loop_scope(item)
+        node = loops.scope_node(item, scope)
+        for _, fixturedef in scopes.async_fixtures(item):
+            if fixturedef.scope != "function":
+                fixture_scope = scopes.fixture_loop_scope(fixturedef, item)
+                if loops.scope_node(item, fixture_scope) is not node:
+                    return None  # the test and this fixture run on different loops
+        return (None if scope == "function" else node, loops.spec_of(item))
+    except config.MarkerError:  # the test reports it when it runs, on its own
+        return None
+
+
+def run_batch(batch: Sequence[pytest.Item], after: pytest.Item | None) -> None:
+    """Run the tests of one batch concurrently; return when all are finished."""
+    session = batch[0].session
+    limit = max(items.settings(batch[0]).concurrency, 2)
+    scheduler = Batch(batch, limit)
+    loop = loops.take_for_batch(batch)
+    state = internals.ConcurrentSetupState(
+        internals.setup_stack(session), batch, after, current_item.get
+    )
+    try:
+        with (
+            internals.concurrent_session(session, state, runner.wait_for),
+            capture.concurrent(session.config, current_item, scheduler.runs_exclusively),
+        ):
+            loop.run_until_complete(scheduler.run(after))
+    finally:
+        loops.give_back_batch(batch, loop, after)
+
+
+class Batch:
+    """The scheduler of one batch (see the module docstring)."""
+
+    def __init__(self, batch: Sequence[pytest.Item], limit: int) -> None:
+        self.items = list(batch)
+        self.limit = limit
+        self._plans = {item: plan(item) for item in self.items}
+        self._in_flight: dict[pytest.Item, asyncio.Task[None]] = {}
+        self._changed = asyncio.Event()
+
+    def runs_exclusively(self, item: pytest.Item) -> bool:
+        return bool(self._plans[item].exclusive)
+
+    async def run(self, after: pytest.Item | None) -> None:
+        session = self.items[0].session
+        for item in self.items:
+            item.stash[_BATCH] = self
+        try:
+            for item in self.items:
+                item_plan = self._plans[item]
+                while not self._may_start(item_plan):
+                    await self._wait_for_change()
+                if session.shouldfail or session.shouldstop:
+                    break
+                if item_plan.exclusive:
+                    reporting.count_exclusive(item.config, item_plan.exclusive)
+                task = asyncio.get_running_loop().create_task(self._protocol(item, after))
+                self._in_flight[item] = task
+                task.add_done_callback(functools.partial(self._finished, item))
+            while self._in_flight:
+                await self._wait_for_change()
+        finally:
+            for item in self.items:
+                del item.stash[_BATCH]
+
+    def _may_start(self, candidate: Plan) -> bool:
+        if not self._in_flight:
+            return True
+        if len(self._in_flight) >= self.limit or candidate.exclusive:
+            return False
+        for item in self._in_flight:
+            other = self._plans[item]
+            if other.exclusive or candidate.resources & other.resources:
+                return False
+            names = dict(other.params)
+            if any(names.get(name, index) != index for name, index in candidate.params):
+                return False
+        return True
+
+    async def _wait_for_change(self) -> None:
+        self._changed.clear()
+        await self._changed.wait()
+
+    def _finished(self, item: pytest.Item, task: asyncio.Task[None]) -> None:
+        del self._in_flight[item]
+        self._changed.set()
+
+    async def _protocol(self, item: pytest.Item, after: pytest.Item | None) -> None:
+        def protocol() -> None:
+            current_item.set(item)
+            item.ihook.pytest_runtest_protocol(item=item, nextitem=after)
+
+        await runner.spawn(protocol)
+
+
+def run_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool:
+    """``pytest_runtest_protocol`` for a test in a batch: reports are logged when it ends.
+
+    Logging each test's reports together keeps ``-v`` lines whole; the order follows
+    completion.
+    """
+    ihook = item.ihook
+    reports = internals.run_test_protocol(item, nextitem)
+    ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    for report in reports:
+        ihook.pytest_runtest_logreport(report=report)
+    ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
