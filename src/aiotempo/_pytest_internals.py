@@ -217,8 +217,8 @@ def concurrent_session(
             return original_execute(fixturedef, request)
         while fixturedef in in_setup:  # another test is setting it up: wait, then use it
             wait_for(in_setup[fixturedef])
-        if fixturedef.cached_result is not None:
-            return original_execute(fixturedef, request)
+        # Even a cached value may be torn down and set up anew (another parameter), so the
+        # definition is held while pytest executes it; a cache hit never waits.
         done = asyncio.get_running_loop().create_future()
         in_setup[fixturedef] = done
         try:

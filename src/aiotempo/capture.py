@@ -67,17 +67,18 @@ def concurrent(
     """Route output, logs and warnings per test while a batch runs."""
     original = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = _Router(sys.stdout, 0), _Router(sys.stderr, 1)
+    catch_warnings_for_item = internals.original_catch_warnings_for_item()
 
     def item_warnings(
         config: pytest.Config, ihook: Any, when: str, item: pytest.Item | None, **kwargs: Any
     ) -> contextlib.AbstractContextManager[None]:
         if item is None or runs_exclusively(item):
-            return internals.original_catch_warnings_for_item()(config, ihook, when, item, **kwargs)
+            return catch_warnings_for_item(config, ihook, when, item, **kwargs)
         return _test_warnings(ihook, when, item)
 
     try:
         with (
-            _batch_warnings(config, internals.original_catch_warnings_for_item()),
+            _batch_warnings(config, catch_warnings_for_item),
             internals.per_test_reporting(
                 config,
                 _item_capture,

@@ -181,6 +181,7 @@ class Batch:
         self.limit = limit
         self._plans = {item: plan(item) for item in self.items}
         self._in_flight: dict[pytest.Item, asyncio.Task[None]] = {}
+        self._done: list[asyncio.Task[None]] = []
         self._changed = asyncio.Event()
 
     def runs_exclusively(self, item: pytest.Item) -> bool:
@@ -207,6 +208,8 @@ class Batch:
         finally:
             for item in self.items:
                 del item.stash[_BATCH]
+        for task in self._done:  # a crash of aiotempo itself: pytest's INTERNALERROR
+            task.result()
 
     def _may_start(self, candidate: Plan) -> bool:
         if not self._in_flight:
@@ -228,6 +231,7 @@ class Batch:
 
     def _finished(self, item: pytest.Item, task: asyncio.Task[None]) -> None:
         del self._in_flight[item]
+        self._done.append(task)
         self._changed.set()
 
     async def _protocol(self, item: pytest.Item, after: pytest.Item | None) -> None:

@@ -1,0 +1,412 @@
+"""--asyncio-concurrency: tests overlap on one loop, each keeping pytest's guarantees."""
+
+import pytest
+
+#: A test module helper: counts tests in flight and remembers the most seen at once.
+FLIGHT = """
+import asyncio, pytest
+
+class Flight:
+    now = most = 0
+
+    @classmethod
+    async def hold(cls, seconds=0.05):
+        cls.now += 1
+        cls.most = max(cls.most, cls.now)
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            cls.now -= 1
+"""
+
+
+def test_tests_overlap_up_to_the_limit(suite):
+    pytester = suite(
+        FLIGHT
+        + """
+@pytest.mark.asyncio
+@pytest.mark.parametrize("n", range(10))
+async def test_hold(n):
+    await Flight.hold()
+
+def test_most_in_flight(request):
+    print("most in flight:", Flight.most)
+"""
+    )
+    result = pytester.runpytest("--asyncio-concurrency=4", "-s", "-p", "no:randomly")
+    result.assert_outcomes(passed=11)  # -s turns concurrency off: see the notice
+    result.stdout.fnmatch_lines(["*most in flight: 1", "*tests ran one at a time: -s*"])
+    result = pytester.runpytest("--asyncio-concurrency=4", "-rP", "-p", "no:randomly")
+    result.assert_outcomes(passed=11)
+    result.stdout.fnmatch_lines(["most in flight: 4"])
+
+
+def test_without_the_option_tests_run_one_at_a_time(suite):
+    pytester = suite(
+        FLIGHT
+        + """
+@pytest.mark.asyncio
+@pytest.mark.parametrize("n", range(4))
+async def test_hold(n):
+    await Flight.hold()
+
+def test_most_in_flight():
+    assert Flight.most == 1
+"""
+    )
+    pytester.runpytest().assert_outcomes(passed=5)
+
+
+def test_marker_opts_a_module_in(suite):
+    pytester = suite(
+        FLIGHT
+        + """
+pytestmark = pytest.mark.aiotempo(concurrent=True)
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("n", range(4))
+async def test_hold(n):
+    await Flight.hold()
+
+def test_most_in_flight():
+    assert Flight.most > 1
+"""
+    )
+    pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=5)
+
+
+def test_marker_opts_a_test_out(suite):
+    pytester = suite(
+        FLIGHT
+        + """
+@pytest.mark.asyncio
+@pytest.mark.aiotempo(concurrent=False)
+async def test_alone():
+    await Flight.hold()
+    assert Flight.most == 1
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("n", range(3))
+async def test_hold(n):
+    await Flight.hold()
+"""
+    )
+    pytester.runpytest("--asyncio-concurrency=4", "-p", "no:randomly").assert_outcomes(passed=4)
+
+
+def test_function_fixtures_are_each_tests_own(suite):
+    pytester = suite(
+        """
+        import asyncio, pytest, pytest_asyncio
+
+        torn_down = []
+
+        @pytest_asyncio.fixture
+        async def resource(request):
+            value = {"owner": request.node.name}
+            await asyncio.sleep(0.01)
+            yield value
+            await asyncio.sleep(0.01)
+            torn_down.append(value["owner"])
+
+        @pytest.fixture
+        def sync_resource(request):
+            return [request.node.name]
+
+        @pytest.mark.asyncio
+        @pytest.mark.parametrize("n", range(6))
+        async def test_owns(n, resource, sync_resource, request):
+            await asyncio.sleep(0.02)
+            assert resource["owner"] == sync_resource[0] == request.node.name
+
+        def test_every_teardown_ran():
+            assert sorted(torn_down) == sorted(f"test_owns[{n}]" for n in range(6))
+        """
+    )
+    pytester.runpytest("--asyncio-concurrency=6", "-p", "no:randomly").assert_outcomes(passed=7)
+
+
+def test_shared_fixture_is_set_up_once_when_tests_race(suite):
+    pytester = suite(
+        """
+        import asyncio, pytest, pytest_asyncio
+
+        setups = []
+
+        @pytest_asyncio.fixture(scope="module", loop_scope="module")
+        async def pool():
+            setups.append(1)
+            await asyncio.sleep(0.05)  # the other tests reach it meanwhile
+            yield "pool"
+
+        @pytest.mark.asyncio(loop_scope="module")
+        @pytest.mark.parametrize("n", range(5))
+        async def test_uses(n, pool):
+            assert pool == "pool" and setups == [1]
+        """
+    )
+    pytester.runpytest("--asyncio-concurrency=5").assert_outcomes(passed=5)
+
+
+def test_fixture_error_errors_exactly_the_tests_that_need_it(suite):
+    pytester = suite(
+        """
+        import asyncio, pytest, pytest_asyncio
+
+        @pytest_asyncio.fixture(scope="module", loop_scope="module")
+        async def broken():
+            await asyncio.sleep(0.01)
+            raise RuntimeError("no database")
+
+        @pytest.mark.asyncio(loop_scope="module")
+        @pytest.mark.parametrize("n", range(3))
+        async def test_needs(n, broken):
+            pass
+
+        @pytest.mark.asyncio(loop_scope="module")
+        @pytest.mark.parametrize("n", range(3))
+        async def test_independent(n):
+            await asyncio.sleep(0.01)
+        """
+    )
+    result = pytester.runpytest("--asyncio-concurrency=4")
+    result.assert_outcomes(passed=3, errors=3)
+
+
+def test_output_and_logs_belong_to_their_test(suite):
+    pytester = suite(
+        """
+        import asyncio, logging, sys, pytest
+
+        @pytest.mark.asyncio
+        @pytest.mark.parametrize("n", range(4))
+        async def test_talks(n):
+            async def helper():
+                print(f"task of {n}")
+            for step in range(3):
+                print(f"out {n}.{step}")
+                print(f"err {n}.{step}", file=sys.stderr)
+                logging.getLogger("t").warning("log %s.%s", n, step)
+                await asyncio.sleep(0.01)
+            await asyncio.get_running_loop().create_task(helper())
+            assert False
+        """
+    )
+    result = pytester.runpytest("--asyncio-concurrency=4", "-p", "no:randomly")
+    result.assert_outcomes(failed=4)
+    text = result.stdout.str()
+    for n in range(4):
+        section = text.split(f"___ test_talks[{n}] ___")[1].split("___ test_talks")[0]
+        others = [m for m in range(4) if m != n]
+        assert f"out {n}.2" in section and f"err {n}.2" in section and f"log {n}.2" in section
+        assert f"task of {n}" in section
+        assert not any(f"out {m}." in section or f"log {m}." in section for m in others)
+
+
+def test_junitxml_has_each_tests_own_output(suite):
+    pytester = suite(
+        """
+        import asyncio, pytest
+
+        @pytest.mark.asyncio
+        @pytest.mark.parametrize("n", range(3))
+        async def test_prints(n):
+            for _ in range(3):
+                print(f"marker-{n}")
+                await asyncio.sleep(0.01)
+        """
+    )
+    pytester.runpytest(
+        "--asyncio-concurrency=3", "--junitxml=out.xml", "-o", "junit_logging=system-out"
+    ).assert_outcomes(passed=3)
+    import xml.etree.ElementTree as ET
+
+    for case in ET.parse(pytester.path / "out.xml").getroot().iter("testcase"):
+        n = case.get("name")[-2]
+        out = case.find("system-out").text
+        assert out.count(f"marker-{n}") == 3 and out.count("marker-") == 3
+
+
+def test_process_wide_fixtures_run_exclusively_and_are_summarised(suite):
+    pytester = suite(
+        FLIGHT
+        + """
+@pytest.mark.asyncio
+@pytest.mark.parametrize("n", range(3))
+async def test_patches(n, monkeypatch):
+    monkeypatch.setenv("SHARED", str(n))
+    await Flight.hold()
+    assert Flight.most == 1
+
+@pytest.mark.asyncio
+async def test_logs(caplog):
+    await Flight.hold()
+    assert Flight.most == 1
+"""
+    )
+    result = pytester.runpytest("--asyncio-concurrency=4", "-p", "no:randomly")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(
+        ["*why not concurrent*", "*3  fixture monkeypatch", "*1  fixture caplog"]
+    )
+
+
+def test_exclusive_marker_and_resources(suite):
+    pytester = suite(
+        FLIGHT
+        + """
+import collections
+using = collections.Counter()
+
+@pytest.mark.asyncio
+@pytest.mark.aiotempo(exclusive=True)
+async def test_alone():
+    before = Flight.most
+    await Flight.hold()
+    assert Flight.now == 0
+
+@pytest.mark.asyncio
+@pytest.mark.aiotempo(resources=["db"])
+@pytest.mark.parametrize("n", range(3))
+async def test_db(n):
+    using["db"] += 1
+    assert using["db"] == 1
+    await Flight.hold()
+    using["db"] -= 1
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("n", range(3))
+async def test_free(n):
+    await Flight.hold()
+"""
+    )
+    pytester.runpytest("--asyncio-concurrency=8", "-p", "no:randomly").assert_outcomes(passed=7)
+
+
+def test_different_parameters_of_a_wider_fixture_never_overlap(suite):
+    pytester = suite(
+        """
+        import asyncio, pytest, pytest_asyncio
+
+        active = set()
+
+        @pytest_asyncio.fixture(scope="module", loop_scope="module", params=["a", "b"])
+        async def backend(request):
+            yield request.param
+
+        @pytest.mark.asyncio(loop_scope="module")
+        @pytest.mark.parametrize("n", range(3))
+        async def test_backend(backend, n):
+            active.add(backend)
+            assert active == {backend}
+            await asyncio.sleep(0.02)
+            assert active == {backend}
+            active.discard(backend) if n == 2 else None
+        """
+    )
+    pytester.runpytest("--asyncio-concurrency=6", "-p", "no:randomly").assert_outcomes(passed=6)
+
+
+def test_collectors_are_torn_down_after_their_last_test(suite):
+    pytester = suite(
+        {
+            "test_a.py": """
+                import asyncio, pytest, pytest_asyncio
+                events = []
+
+                @pytest_asyncio.fixture(scope="class")
+                async def per_class(request):
+                    events.append(f"up {request.cls.__name__}")
+                    yield
+                    events.append(f"down {request.cls.__name__}")
+
+                @pytest.mark.asyncio
+                class TestOne:
+                    @pytest.mark.parametrize("n", range(3))
+                    async def test_x(self, n, per_class):
+                        await asyncio.sleep(0.01 * n)
+
+                @pytest.mark.asyncio
+                class TestTwo:
+                    @pytest.mark.parametrize("n", range(3))
+                    async def test_y(self, n, per_class):
+                        await asyncio.sleep(0.01)
+            """,
+            "test_b.py": """
+                from test_a import events
+
+                def test_order():
+                    assert events == ["up TestOne", "down TestOne", "up TestTwo", "down TestTwo"]
+            """,
+        }
+    )
+    pytester.syspathinsert()
+    result = pytester.runpytest("--asyncio-concurrency=4", "-p", "no:randomly")
+    result.assert_outcomes(passed=7)
+
+
+def test_sync_tests_between_batches_run_as_usual(suite):
+    pytester = suite(
+        """
+        import asyncio, pytest
+
+        @pytest.mark.asyncio
+        @pytest.mark.parametrize("n", range(3))
+        async def test_async(n):
+            await asyncio.sleep(0.01)
+
+        def test_sync_can_drive_a_loop():
+            assert asyncio.run(asyncio.sleep(0, result=1)) == 1
+
+        @pytest.mark.asyncio
+        @pytest.mark.parametrize("n", range(3))
+        async def test_async_again(n):
+            await asyncio.sleep(0.01)
+        """
+    )
+    pytester.runpytest("--asyncio-concurrency=3").assert_outcomes(passed=7)
+
+
+def test_warnings_are_attributed_to_their_test(suite):
+    pytester = suite(
+        """
+        import asyncio, warnings, pytest
+
+        @pytest.mark.asyncio
+        @pytest.mark.parametrize("n", range(3))
+        async def test_warns(n):
+            await asyncio.sleep(0.01 * (3 - n))
+            if n == 1:
+                warnings.warn(UserWarning("only test 1 warns"))
+        """,
+        ini="filterwarnings = default",
+    )
+    result = pytester.runpytest("--asyncio-concurrency=3")
+    result.assert_outcomes(passed=3, warnings=1)
+    result.stdout.fnmatch_lines(["*test_warns?1?*", "*UserWarning: only test 1 warns*"])
+
+
+@pytest.mark.parametrize("value", ["0", "many"])
+def test_invalid_concurrency_is_one_clear_line(suite, value):
+    pytester = suite("def test_x():\n    pass\n")
+    result = pytester.runpytest(f"--asyncio-concurrency={value}")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([f"ERROR: asyncio_concurrency = '{value}' is not valid*"])
+
+
+def test_contradicting_marker_arguments_are_one_clear_line(suite):
+    pytester = suite(
+        """
+        import pytest
+
+        @pytest.mark.asyncio
+        @pytest.mark.aiotempo(exclusive=True, concurrent=True)
+        async def test_both():
+            pass
+        """
+    )
+    result = pytester.runpytest("--asyncio-concurrency=2")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*test_both: @pytest.mark.aiotempo(exclusive=True, concurrent=True) contradict*"]
+    )
