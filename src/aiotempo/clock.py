@@ -34,6 +34,8 @@ from time import perf_counter as _real_perf_counter
 from time import time as _real_time
 from typing import Any
 
+from . import tasks
+
 #: Real seconds a loop waits, when something outside it is pending, before it re-checks.
 _RECHECK = 0.05
 #: Real seconds a loop polls for late I/O before it declares a deadlock.
@@ -60,7 +62,6 @@ class VirtualClock:
         self._subprocesses: weakref.WeakSet[asyncio.SubprocessTransport] = weakref.WeakSet()
         self._awaiting_reply: dict[int, asyncio.Transport] = {}
         self._baseline_threads = set(threading.enumerate())
-        self.describe_tasks: Callable[[asyncio.AbstractEventLoop], str] = _task_lines
 
     @property
     def time(self) -> float:
@@ -182,7 +183,7 @@ class VirtualClock:
             raise Deadlock(
                 "the test waits for something that can never happen: no timer is scheduled and "
                 "nothing outside the loop (executor job, subprocess, thread, socket reply) can "
-                "wake it up. Its tasks:\n" + self.describe_tasks(self._loop)
+                "wake it up.\n" + tasks.report(self._loop)
             )
         wait = _RECHECK if timeout is None else min(timeout, _RECHECK)
         started = _real_monotonic()
@@ -246,15 +247,6 @@ def of(loop: asyncio.AbstractEventLoop) -> VirtualClock | None:
     """The loop's virtual clock, if it has one."""
     clock: VirtualClock | None = getattr(loop, _CLOCK_ATTR, None)
     return clock
-
-
-def _task_lines(loop: asyncio.AbstractEventLoop) -> str:
-    lines = []
-    for task in asyncio.all_tasks(loop):
-        frames = task.get_stack()
-        where = f"{frames[-1].f_code.co_filename}:{frames[-1].f_lineno}" if frames else "?"
-        lines.append(f"  {task.get_name()} at {where}")
-    return "\n".join(sorted(lines))
 
 
 def patch_time(clock: VirtualClock) -> Callable[[], None]:

@@ -19,6 +19,7 @@ Reuse reads a few private attributes of ``asyncio.BaseEventLoop`` (``_scheduled`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -93,7 +94,8 @@ def drain(loop: asyncio.AbstractEventLoop) -> None:
     leftovers = asyncio.all_tasks(loop)
     if leftovers:
         for task in leftovers:
-            task.cancel()
+            with contextlib.suppress(RecursionError):  # tasks awaiting each other in a cycle
+                task.cancel()
         loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
         for task in leftovers:
             if not task.cancelled() and task.exception() is not None:
