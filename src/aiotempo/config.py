@@ -27,7 +27,7 @@ FIXTURE_SCOPE = "fixture-scope"
 ASYNCIO_MARKER_ARGS = ("loop_scope", "scope", "loop_factories")
 
 #: Arguments of ``@pytest.mark.aiotempo``.
-AIOTEMPO_MARKER_ARGS = ("clock", "patch_time", "concurrent", "exclusive", "resources")
+AIOTEMPO_MARKER_ARGS = ("clock", "patch_time", "concurrent", "exclusive", "resources", "timeout")
 
 CLOCKS = ("real", "virtual")
 
@@ -52,6 +52,8 @@ class Settings:
     patch_time: bool
     #: Tests in flight at most; 1 runs tests one at a time.
     concurrency: int
+    #: Real seconds a test may take from the start of its setup; ``None``: no limit.
+    timeout: float | None
 
 
 def add_options(parser: pytest.Parser, *, shared: bool) -> None:
@@ -72,6 +74,13 @@ def add_options(parser: pytest.Parser, *, shared: bool) -> None:
         "concurrency",
         "run up to N independent async tests at once on one loop (default 1: one at a time)",
         default="1",
+    )
+    _add_option_and_ini(
+        parser,
+        "timeout",
+        "fail a test that takes longer than SECONDS (real time from the start of its setup), "
+        "showing every task's await chain; 0 (default): no limit",
+        default="0",
     )
     _add_option_and_ini(
         parser,
@@ -167,7 +176,23 @@ def read_settings(config: pytest.Config) -> Settings:
         clock=clock,
         patch_time=bool(_option_or_ini(config, "patch_time")),
         concurrency=_concurrency(_option_or_ini(config, "concurrency")),
+        timeout=_timeout(_option_or_ini(config, "timeout"), "asyncio_timeout"),
     )
+
+
+def _timeout(value: Any, where: str) -> float | None:
+    """Seconds from an option or marker value; 0 or ``None`` mean no limit."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not seconds >= 0 or seconds == float("inf"):
+        raise pytest.UsageError(
+            f"{where} = {value!r} is not valid; use a number of seconds, 0 for no limit"
+        )
+    return seconds or None
 
 
 def _concurrency(value: str) -> int:
@@ -247,6 +272,8 @@ class AiotempoMarker:
     exclusive: bool = False
     #: Named resources: tests sharing one never overlap.
     resources: tuple[str, ...] = ()
+    #: Seconds, overriding ``--asyncio-timeout`` (0: no limit); ``None`` follows the option.
+    timeout: float | None = None
 
 
 def parse_aiotempo_marker(mark: pytest.Mark, test: str) -> AiotempoMarker:
@@ -279,12 +306,19 @@ def parse_aiotempo_marker(mark: pytest.Mark, test: str) -> AiotempoMarker:
             f"{test}: @pytest.mark.aiotempo(exclusive=True, concurrent=True) contradict each "
             "other; keep one"
         )
+    timeout = mark.kwargs.get("timeout")
+    if timeout is not None:
+        try:
+            timeout = _timeout(timeout, f"{test}: @pytest.mark.aiotempo(timeout=...)") or 0.0
+        except pytest.UsageError as error:
+            raise MarkerError(str(error)) from None
     return AiotempoMarker(
         clock,
         flags["patch_time"],
         flags["concurrent"],
         bool(flags["exclusive"]),
         tuple(sorted(resources)),
+        timeout,
     )
 
 

@@ -140,7 +140,7 @@ class _AsyncGenFixture:
 
     async def setup(self) -> tuple[Any, contextvars.Context]:
         """Run the fixture up to its ``yield``; return the value and the context it ran in."""
-        self._task = asyncio.get_running_loop().create_task(self._drive())
+        self._task = asyncio.get_running_loop().create_task(self._drive(), name=self._label)
         self._task.add_done_callback(self._forward_setup_failure)
         return await self._started
 

@@ -137,6 +137,12 @@ def patch_time(item: pytest.Item) -> bool:
     return settings(item).patch_time if marked is None else marked
 
 
+def timeout(item: pytest.Item) -> float | None:
+    """The test's timeout in seconds, or ``None`` for no limit."""
+    marked = aiotempo_marker(item).timeout
+    return settings(item).timeout if marked is None else (marked or None)
+
+
 def validate_markers(item: pytest.Item) -> bool:
     """Check the test's markers; return whether the deprecated ``scope=`` argument was used."""
     item.stash[_AIOTEMPO_MARKER] = _parse_aiotempo_marker(item)

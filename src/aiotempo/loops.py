@@ -315,10 +315,14 @@ def _take_for_test(
     return loops.scoped(scope_node(item, scope), spec), None, True
 
 
+def loop_if_taken(item: pytest.Item) -> asyncio.AbstractEventLoop | None:
+    taken = item.stash.get(_TEST_LOOP, None)
+    return taken[0] if taken is not None else None
+
+
 def virtual_clock_of(item: pytest.Item, take: bool = False) -> clock.VirtualClock | None:
     """The virtual clock of the test's loop, if the loop is taken (or ``take``) and has one."""
-    taken = item.stash.get(_TEST_LOOP, None)
-    loop = of_test(item) if take else taken[0] if taken is not None else None
+    loop = of_test(item) if take else loop_if_taken(item)
     return clock.of(loop) if loop is not None else None
 
 

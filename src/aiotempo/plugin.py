@@ -13,10 +13,14 @@ from . import __version__, coexist, concurrency, fixtures, items, loops, ports, 
 from . import _pytest_internals as internals
 from .clock import VirtualClock, VirtualClockError, patch_time
 from .config import MarkerError, add_options, read_settings
+from .runner import TestTasks, current_test
+from .timeouts import Watchdog
 
 F = TypeVar("F", bound=Callable[..., Any])
 _UNDO_PATCH = pytest.StashKey[Callable[[], None]]()
 _UNDO_TIME = pytest.StashKey[Callable[[], None]]()
+_WATCHDOG = pytest.StashKey[Watchdog]()
+_STOP_TIMEOUT = pytest.StashKey[Callable[[], None]]()
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -33,6 +37,7 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
 def pytest_configure(config: pytest.Config) -> None:
     settings = config.stash[items.SETTINGS] = read_settings(config)
     config.stash[loops.LOOPS] = loops.Loops(settings.debug)
+    config.stash[_WATCHDOG] = Watchdog()
     config.stash[_UNDO_PATCH] = coexist.patch_is_async_test(items.is_async_test)
     config.addinivalue_line(
         "markers", "asyncio(loop_scope=..., loop_factories=...): run the test on an asyncio loop"
@@ -43,6 +48,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if loops.LOOPS in config.stash:
         config.stash[loops.LOOPS].close()
+        config.stash[_WATCHDOG].close()
     config.stash.get(_UNDO_PATCH, lambda: None)()
 
 
@@ -125,17 +131,23 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
                 item.nodeid,
             )
         if scopes.uses_loop(item):
-            marker = items.asyncio_marker(item)
-            loops.check_factories_offered(item, marker.loop_factories if marker else None)
-            scopes.test_loop_scope(item)
-            loops.prepare(item)
-            virtual_clock = loops.virtual_clock_of(item)
-            if virtual_clock is not None and items.patch_time(item):
-                item.stash[_UNDO_TIME] = patch_time(virtual_clock)
+            _prepare_loop(item)
+        _start_timeout(item)
     except MarkerError as error:
         pytest.fail(str(error), pytrace=False)
     except VirtualClockError as error:
         pytest.fail(f"{item.nodeid}: {error}", pytrace=False)
+
+
+def _prepare_loop(item: pytest.Item) -> None:
+    """Resolve the test's loop before its fixtures run, and make its clock the test's time."""
+    marker = items.asyncio_marker(item)
+    loops.check_factories_offered(item, marker.loop_factories if marker else None)
+    scopes.test_loop_scope(item)
+    loops.prepare(item)
+    virtual_clock = loops.virtual_clock_of(item)
+    if virtual_clock is not None and items.patch_time(item):
+        item.stash[_UNDO_TIME] = patch_time(virtual_clock)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -143,8 +155,29 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     try:
         return (yield)
     finally:
+        item.stash.get(_STOP_TIMEOUT, lambda: None)()
         item.stash.get(_UNDO_TIME, lambda: None)()
         loops.release(item, nextitem, in_batch=concurrency.in_batch(item))
+
+
+def _start_timeout(item: pytest.Item) -> None:
+    """Track the test's tasks; with a timeout, watch its deadline until its teardown ends."""
+    test = TestTasks()
+    token = current_test.set(test)
+    seconds = items.timeout(item)
+    watchdog = item.config.stash[_WATCHDOG]
+    deadline = (
+        watchdog.start(seconds, item.nodeid, loops.loop_if_taken(item), test)
+        if seconds is not None
+        else None
+    )
+
+    def stop() -> None:
+        if deadline is not None:
+            watchdog.stop(deadline)
+        current_test.reset(token)
+
+    item.stash[_STOP_TIMEOUT] = stop
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -41,34 +42,74 @@ class AsyncioMisuse(Exception):
     """Test code used the event loop in a way that cannot work; the message says how to fix it."""
 
 
+class TestTimeout(Exception):
+    """A test ran past its ``--asyncio-timeout``; the message holds every task's await chain."""
+
+    #: The message of a timeout raised into a blocked thread (only a class can be raised there).
+    report = ""
+
+    def __str__(self) -> str:
+        return super().__str__() or self.report
+
+
+class TestTasks:
+    """The tasks aiotempo runs for one test, so that a timeout can cancel them."""
+
+    def __init__(self) -> None:
+        self.tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
+        self.timed_out: str | None = None
+
+    def time_out(self, report: str) -> None:
+        """Cancel the test's tasks; they end in ``TestTimeout`` with ``report``."""
+        if self.timed_out is None:
+            self.timed_out = report
+        for task in list(self.tasks):
+            task.cancel()
+
+
+#: The tasks of the test whose code is running (set per test by the plugin).
+current_test: contextvars.ContextVar[TestTasks | None] = contextvars.ContextVar(
+    "aiotempo_current_test", default=None
+)
+
+
 def run(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], label: str) -> T:
     """Run ``coro`` as a task on ``loop`` (in a copy of the current context) and return its result.
 
     ``label`` names the test or fixture in error messages.
     """
+    __tracebackhide__ = True
     if loop.is_closed():
         coro.close()
         raise AsyncioMisuse(
             f"{label}: its event loop was closed by earlier code; tests and fixtures must not "
             "close the loop aiotempo runs them on (use asyncio.new_event_loop() for a private one)"
         )
-    if isinstance(greenlet.getcurrent(), _TestGreenlet):
-        if loop is not asyncio.get_running_loop():
-            coro.close()
-            raise AsyncioMisuse(
-                f"{label}: needs a loop other than the one the concurrent tests run on; run "
-                "this test sequentially with @pytest.mark.aiotempo(concurrent=False)"
-            )
-        return _await_in_task(loop.create_task(coro))  # the task copies this test's context
-    if loop.is_running():
+    concurrent = isinstance(greenlet.getcurrent(), _TestGreenlet)
+    if concurrent and loop is not asyncio.get_running_loop():
+        coro.close()
+        raise AsyncioMisuse(
+            f"{label}: needs a loop other than the one the concurrent tests run on; run "
+            "this test sequentially with @pytest.mark.aiotempo(concurrent=False)"
+        )
+    if not concurrent and loop.is_running():
         coro.close()
         raise AsyncioMisuse(
             f"{label}: was requested while its event loop is running (request.getfixturevalue() "
             "inside an async test or fixture); request it as an argument instead"
         )
-    task = loop.create_task(coro)
+    task = loop.create_task(coro)  # the task copies this test's context
+    test = current_test.get()
+    if test is not None:
+        test.tasks.add(task)
     try:
-        return loop.run_until_complete(task)
+        return _await_in_task(task) if concurrent else loop.run_until_complete(task)
+    except asyncio.CancelledError as cancelled:
+        if test is not None and test.timed_out is not None:
+            # Keep the traceback of the cancelled await: it points at where the test hung.
+            timeout = TestTimeout(test.timed_out)
+            raise timeout.with_traceback(cancelled.__traceback__) from None
+        raise
     except RuntimeError as error:
         if not task.done():
             raise AsyncioMisuse(

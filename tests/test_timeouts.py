@@ -1,0 +1,141 @@
+"""--asyncio-timeout: a hung test fails alone, showing where every task waits."""
+
+import pytest
+
+
+def test_hung_test_fails_with_every_tasks_await_chain(suite):
+    pytester = suite(
+        """
+        import asyncio, pytest, pytest_asyncio
+
+        @pytest_asyncio.fixture
+        async def resource():
+            yield
+            print("teardown ran")
+
+        @pytest.mark.asyncio
+        async def test_hangs(resource):
+            async def helper():
+                await asyncio.sleep(3600)
+            asyncio.get_running_loop().create_task(helper(), name="helper")
+            await asyncio.Event().wait()
+
+        @pytest.mark.asyncio
+        async def test_next():
+            await asyncio.sleep(0)
+        """
+    )
+    result = pytester.runpytest("--asyncio-timeout=0.3", "-rA")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*TestTimeout: test_suite.py::test_hangs: timed out after 0.3 s (--asyncio-timeout)",
+            "*waits for Event * to be set",
+            "*test_suite.py:14 in test_hangs",
+            "*Task 'helper' waits for a timer: asyncio.sleep(3600)*",
+            "*teardown ran*",
+        ]
+    )
+
+
+def test_blocked_thread_is_interrupted_with_its_stack(suite):
+    pytester = suite(
+        """
+        def test_spins():
+            while True:
+                pass
+
+        def test_next():
+            pass
+        """
+    )
+    result = pytester.runpytest("--asyncio-timeout=0.3")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_spins: timed out after 0.3 s, while its thread was blocked (not awaiting) here:",
+            "*test_suite.py*in test_spins*",
+        ]
+    )
+
+
+def test_marker_sets_or_lifts_the_limit(suite):
+    pytester = suite(
+        """
+        import asyncio, pytest
+
+        @pytest.mark.asyncio
+        @pytest.mark.aiotempo(timeout=0)
+        async def test_unlimited():
+            await asyncio.sleep(0.5)
+
+        @pytest.mark.asyncio
+        @pytest.mark.aiotempo(timeout=0.2)
+        async def test_limited():
+            await asyncio.sleep(5)
+        """
+    )
+    result = pytester.runpytest("--asyncio-timeout=0.3")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*test_limited: timed out after 0.2 s*"])
+
+
+def test_timeout_under_concurrency_fails_only_the_hung_test(suite):
+    pytester = suite(
+        """
+        import asyncio, pytest
+
+        @pytest.mark.asyncio
+        @pytest.mark.parametrize("n", range(4))
+        async def test_some_hang(n):
+            if n == 2:
+                await asyncio.Event().wait()
+            await asyncio.sleep(0.05)
+        """
+    )
+    result = pytester.runpytest("--asyncio-timeout=0.5", "--asyncio-concurrency=4")
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["*test_some_hang?2?: timed out after 0.5 s*"])
+
+
+def test_timeouts_pause_while_a_debugger_traces(suite):
+    pytester = suite(
+        """
+        import asyncio, sys, pytest
+
+        def debugger(frame, event, arg):
+            return debugger
+
+        @pytest.mark.asyncio
+        async def test_stepped_through():
+            sys.settrace(debugger)
+            try:
+                await asyncio.sleep(1)
+            finally:
+                sys.settrace(None)
+        """
+    )
+    pytester.runpytest("--asyncio-timeout=0.3").assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("value", ["-1", "soon"])
+def test_invalid_timeout_is_one_clear_line(suite, value):
+    pytester = suite("def test_x():\n    pass\n")
+    result = pytester.runpytest(f"--asyncio-timeout={value}")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([f"ERROR: asyncio_timeout = '{value}' is not valid*"])
+
+
+def test_invalid_timeout_marker_errors_that_test(suite):
+    pytester = suite(
+        """
+        import pytest
+
+        @pytest.mark.aiotempo(timeout="soon")
+        def test_bad():
+            pass
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*test_bad: @pytest.mark.aiotempo(timeout=...) = 'soon'*"])
