@@ -68,7 +68,8 @@ def test_is_async_test_recipe_moves_tests_to_the_session_loop(suite):
 
                 @pytest.mark.asyncio
                 async def test_a():
-                    loops.append(asyncio.get_running_loop())
+                    # a task that outlives the test only if the loop does
+                    loops.append(asyncio.get_running_loop().create_task(asyncio.sleep(3600)))
 
                 def test_sync_is_not_async():
                     pass
@@ -79,7 +80,8 @@ def test_is_async_test_recipe_moves_tests_to_the_session_loop(suite):
 
                 @pytest.mark.asyncio
                 async def test_b():
-                    assert asyncio.get_running_loop() is loops[0]
+                    assert not loops[0].done()
+                    assert loops[0].get_loop() is asyncio.get_running_loop()
             """,
         }
     )

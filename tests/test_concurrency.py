@@ -410,3 +410,63 @@ def test_contradicting_marker_arguments_are_one_clear_line(suite):
     result.stdout.fnmatch_lines(
         ["*test_both: @pytest.mark.aiotempo(exclusive=True, concurrent=True) contradict*"]
     )
+
+
+def test_exitfirst_cancels_tests_in_flight_and_runs_their_teardowns(suite):
+    pytester = suite(
+        """
+        import asyncio, pytest, pytest_asyncio
+
+        @pytest_asyncio.fixture
+        async def resource(request):
+            yield
+            with open("teardowns.txt", "a") as log:
+                print(request.node.name, file=log)
+
+        @pytest.mark.asyncio
+        async def test_fails_first(resource):
+            await asyncio.sleep(0.05)
+            assert False
+
+        @pytest.mark.asyncio
+        @pytest.mark.parametrize("n", range(3))
+        async def test_slow(n, resource):
+            await asyncio.sleep(10)
+
+        @pytest.mark.asyncio
+        async def test_never_started():
+            pass
+        """
+    )
+    result = pytester.runpytest("--asyncio-concurrency=4", "-x", "-rs", "-p", "no:randomly")
+    result.assert_outcomes(failed=1, skipped=3)
+    result.stdout.fnmatch_lines(
+        ["SKIPPED [[]3[]] test_suite.py:*: cancelled: stopping after 1 failures (-x/--maxfail)"]
+    )
+    torn_down = (pytester.path / "teardowns.txt").read_text().split()
+    assert sorted(torn_down) == ["test_fails_first"] + [f"test_slow[{n}]" for n in range(3)]
+
+
+def test_ctrl_c_cancels_tests_in_flight_and_prints_the_summary(suite):
+    pytester = suite(
+        """
+        import asyncio, os, signal, pytest
+
+        @pytest.mark.asyncio
+        async def test_done_before():
+            pass
+
+        @pytest.mark.asyncio
+        async def test_presses_ctrl_c():
+            await asyncio.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGINT)
+            await asyncio.sleep(10)
+
+        @pytest.mark.asyncio
+        @pytest.mark.parametrize("n", range(2))
+        async def test_slow(n):
+            await asyncio.sleep(10)
+        """
+    )
+    result = pytester.runpytest_subprocess("--asyncio-concurrency=4", "-rs", timeout=60)
+    result.stdout.fnmatch_lines(["*KeyboardInterrupt*", "*1 passed, 3 skipped*"])

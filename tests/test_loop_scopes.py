@@ -35,10 +35,10 @@ def test_module_scope_shares_one_loop(suite):
                 loops = []
 
                 async def test_a():
-                    loops.append(asyncio.get_running_loop())
+                    loops.append(asyncio.get_running_loop().create_task(asyncio.sleep(3600)))
 
                 async def test_b():
-                    assert asyncio.get_running_loop() is loops[0]
+                    assert not loops[0].done()  # the loop, and its task, outlived test_a
             """,
             "test_two.py": """
                 import asyncio, pytest
@@ -46,7 +46,7 @@ def test_module_scope_shares_one_loop(suite):
 
                 @pytest.mark.asyncio(loop_scope="module")
                 async def test_other_module():
-                    assert asyncio.get_running_loop() is not loops[0]
+                    assert loops[0].done()  # the first module's loop was closed
             """,
         }
     )
@@ -63,15 +63,15 @@ def test_class_scope_shares_a_loop_per_class(suite):
         @pytest.mark.asyncio(loop_scope="class")
         class TestA:
             async def test_1(self):
-                loops["a"] = asyncio.get_running_loop()
+                loops["a"] = asyncio.get_running_loop().create_task(asyncio.sleep(3600))
 
             async def test_2(self):
-                assert asyncio.get_running_loop() is loops["a"]
+                assert not loops["a"].done()
 
         @pytest.mark.asyncio(loop_scope="class")
         class TestB:
             async def test_1(self):
-                assert asyncio.get_running_loop() is not loops["a"]
+                assert loops["a"].done()  # TestA's loop was closed
         """
     )
     pytester.runpytest().assert_outcomes(passed=3)
@@ -85,13 +85,16 @@ def test_session_and_package_scopes(suite):
                 import asyncio, pytest
                 import shared
 
+                def keepalive():
+                    return asyncio.get_running_loop().create_task(asyncio.sleep(3600))
+
                 @pytest.mark.asyncio(loop_scope="session")
                 async def test_session():
-                    shared.loops.setdefault("session", asyncio.get_running_loop())
+                    shared.tasks["session"] = keepalive()
 
                 @pytest.mark.asyncio(loop_scope="package")
                 async def test_package():
-                    shared.loops["package"] = asyncio.get_running_loop()
+                    shared.tasks["package"] = keepalive()
             """,
             "pkg/test_b.py": """
                 import asyncio, pytest
@@ -99,13 +102,13 @@ def test_session_and_package_scopes(suite):
 
                 @pytest.mark.asyncio(loop_scope="session")
                 async def test_session():
-                    assert asyncio.get_running_loop() is shared.loops["session"]
+                    assert not shared.tasks["session"].done()
 
                 @pytest.mark.asyncio(loop_scope="package")
                 async def test_package():
-                    assert asyncio.get_running_loop() is shared.loops["package"]
+                    assert not shared.tasks["package"].done()
             """,
-            "shared.py": "loops = {}\n",
+            "shared.py": "tasks = {}\n",
         }
     )
     pytester.syspathinsert()
@@ -121,11 +124,11 @@ def test_default_test_loop_scope_from_ini(suite):
 
         @pytest.mark.asyncio
         async def test_a():
-            loops.append(asyncio.get_running_loop())
+            loops.append(asyncio.get_running_loop().create_task(asyncio.sleep(3600)))
 
         @pytest.mark.asyncio
         async def test_b():
-            assert asyncio.get_running_loop() is loops[0]
+            assert not loops[0].done()  # the module loop, and its task, outlived test_a
         """,
         ini="asyncio_default_test_loop_scope = module",
     )
@@ -224,7 +227,8 @@ def test_explicit_contradicting_loop_scopes_name_fixture_test_and_fix(suite):
     result.stdout.fnmatch_lines(
         [
             "*test_contradicts: @pytest.mark.asyncio(loop_scope='function') contradicts fixture "
-            "'pool', declared with loop_scope='module'*mark the test loop_scope='module'*"
+            "'pool', which declares its loop_scope and runs on the module loop*mark the test "
+            "loop_scope='module'*"
         ]
     )
 

@@ -190,11 +190,11 @@ def test_deprecated_scope_argument_works_with_a_notice(suite):
 
         @pytest.mark.asyncio(scope="module")
         async def test_a():
-            loops.append(asyncio.get_running_loop())
+            loops.append(asyncio.get_running_loop().create_task(asyncio.sleep(3600)))
 
         @pytest.mark.asyncio(scope="module")
         async def test_b():
-            assert asyncio.get_running_loop() is loops[0]
+            assert not loops[0].done()  # the loop, and its task, outlived test_a
         """
     )
     result = pytester.runpytest()

@@ -90,6 +90,11 @@ def closure_fixturedefs(item: pytest.Item) -> dict[str, Sequence[pytest.FixtureD
 # -- concurrency: making pytest's per-test state per test while tests overlap ------------------
 
 
+def skip_test(reason: str) -> BaseException:
+    """The exception that reports a test as skipped at the test's own location."""
+    return pytest.skip.Exception(reason, _use_item_location=True)
+
+
 def setup_stack(session: pytest.Session) -> dict[Any, Any]:
     """The active nodes of pytest's ``SetupState`` (a dict in setup order)."""
     stack: dict[Any, Any] = session._setupstate.stack

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import contextvars
 import functools
+import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -167,10 +168,33 @@ def run_batch(batch: Sequence[pytest.Item], after: pytest.Item | None) -> None:
         with (
             internals.concurrent_session(session, state, runner.wait_for),
             capture.concurrent(session.config, current_item, scheduler.runs_exclusively),
+            _ctrl_c_cancels(loop, scheduler),
         ):
             loop.run_until_complete(scheduler.run(after))
     finally:
         loops.give_back_batch(batch, loop, after)
+    if scheduler.stopped_by_user:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _ctrl_c_cancels(loop: asyncio.AbstractEventLoop, scheduler: Batch) -> Iterator[None]:
+    """The first Ctrl-C cancels the tests in flight and lets their teardowns run; a second one
+    interrupts at once, as without aiotempo."""
+
+    def first_ctrl_c() -> None:
+        loop.remove_signal_handler(signal.SIGINT)
+        scheduler.stop("interrupted by Ctrl-C")
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, first_ctrl_c)
+    except (ValueError, RuntimeError, NotImplementedError):  # not the main thread, or Windows
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
 
 
 class Batch:
@@ -183,6 +207,7 @@ class Batch:
         self._in_flight: dict[pytest.Item, asyncio.Task[None]] = {}
         self._done: list[asyncio.Task[None]] = []
         self._changed = asyncio.Event()
+        self.stopped_by_user = False
 
     def runs_exclusively(self, item: pytest.Item) -> bool:
         return bool(self._plans[item].exclusive)
@@ -196,7 +221,7 @@ class Batch:
                 item_plan = self._plans[item]
                 while not self._may_start(item_plan):
                     await self._wait_for_change()
-                if session.shouldfail or session.shouldstop:
+                if session.shouldfail or session.shouldstop or self.stopped_by_user:
                     break
                 if item_plan.exclusive:
                     reporting.count_exclusive(item.config, item_plan.exclusive)
@@ -232,7 +257,22 @@ class Batch:
     def _finished(self, item: pytest.Item, task: asyncio.Task[None]) -> None:
         del self._in_flight[item]
         self._done.append(task)
+        reason = item.session.shouldfail or item.session.shouldstop
+        if reason:
+            self._cancel_in_flight(f"{reason} (-x/--maxfail)")
         self._changed.set()
+
+    def stop(self, reason: str) -> None:
+        """Start no more tests; cancel those in flight (they report as skipped)."""
+        self.stopped_by_user = True
+        self._cancel_in_flight(reason)
+        self._changed.set()
+
+    def _cancel_in_flight(self, reason: str) -> None:
+        for item in self._in_flight:
+            test = item.stash.get(runner.TEST_TASKS, None)
+            if test is not None:
+                test.interrupt(internals.skip_test(f"cancelled: {reason}"))
 
     async def _protocol(self, item: pytest.Item, after: pytest.Item | None) -> None:
         def protocol() -> None:

@@ -13,7 +13,7 @@ from . import __version__, coexist, concurrency, fixtures, items, loops, ports, 
 from . import _pytest_internals as internals
 from .clock import VirtualClock, VirtualClockError, patch_time
 from .config import MarkerError, add_options, read_settings
-from .runner import TestTasks, current_test
+from .runner import TEST_TASKS, TestTasks, current_test
 from .timeouts import Watchdog
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,11 +34,16 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     add_options(parser, shared=not already_registered)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    # Before conftests import it: pytest-asyncio's recipes bind is_async_test at import.
+    early_config.stash[_UNDO_PATCH] = coexist.patch_is_async_test(items.is_async_test)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     settings = config.stash[items.SETTINGS] = read_settings(config)
     config.stash[loops.LOOPS] = loops.Loops(settings.debug)
     config.stash[_WATCHDOG] = Watchdog()
-    config.stash[_UNDO_PATCH] = coexist.patch_is_async_test(items.is_async_test)
     config.addinivalue_line(
         "markers", "asyncio(loop_scope=..., loop_factories=...): run the test on an asyncio loop"
     )
@@ -162,7 +167,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 def _start_timeout(item: pytest.Item) -> None:
     """Track the test's tasks; with a timeout, watch its deadline until its teardown ends."""
-    test = TestTasks()
+    test = item.stash[TEST_TASKS] = TestTasks()
     token = current_test.set(test)
     seconds = items.timeout(item)
     watchdog = item.config.stash[_WATCHDOG]

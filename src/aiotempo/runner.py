@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import greenlet
+import pytest
 
 T = TypeVar("T")
 
@@ -53,19 +54,38 @@ class TestTimeout(Exception):
 
 
 class TestTasks:
-    """The tasks aiotempo runs for one test, so that a timeout can cancel them."""
+    """The tasks aiotempo runs for one test, so that it can be interrupted."""
 
     def __init__(self) -> None:
         self.tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
-        self.timed_out: str | None = None
+        #: What the test's interrupted await raises instead of ``CancelledError``.
+        self.interrupted: BaseException | None = None
+        self._delivered = False
 
-    def time_out(self, report: str) -> None:
-        """Cancel the test's tasks; they end in ``TestTimeout`` with ``report``."""
-        if self.timed_out is None:
-            self.timed_out = report
+    def interrupt(self, error: BaseException) -> None:
+        """Cancel the test's tasks; the await that was interrupted raises ``error``.
+
+        If the test is not awaiting anything of its own, its next run raises it. Once raised,
+        later runs (its teardown) proceed as usual.
+        """
+        if self.interrupted is None:
+            self.interrupted = error
         for task in list(self.tasks):
             task.cancel()
 
+    def deliver(self) -> BaseException | None:
+        """The interruption, the first time it is asked for."""
+        if self.interrupted is None or self._delivered:
+            return None
+        self._delivered = True
+        return self.interrupted
+
+    def time_out(self, report: str) -> None:
+        self.interrupt(TestTimeout(report))
+
+
+#: A test's ``TestTasks``, from the start of its setup to the end of its teardown.
+TEST_TASKS = pytest.StashKey[TestTasks]()
 
 #: The tasks of the test whose code is running (set per test by the plugin).
 current_test: contextvars.ContextVar[TestTasks | None] = contextvars.ContextVar(
@@ -98,18 +118,22 @@ def run(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], label: st
             f"{label}: was requested while its event loop is running (request.getfixturevalue() "
             "inside an async test or fixture); request it as an argument instead"
         )
-    task = loop.create_task(coro)  # the task copies this test's context
     test = current_test.get()
+    interruption = test.deliver() if test is not None else None
+    if interruption is not None:
+        coro.close()
+        raise interruption
+    task = loop.create_task(coro)  # the task copies this test's context
     if test is not None:
         test.tasks.add(task)
     try:
         return _await_in_task(task) if concurrent else loop.run_until_complete(task)
     except asyncio.CancelledError as cancelled:
-        if test is not None and test.timed_out is not None:
-            # Keep the traceback of the cancelled await: it points at where the test hung.
-            timeout = TestTimeout(test.timed_out)
-            raise timeout.with_traceback(cancelled.__traceback__) from None
-        raise
+        interruption = test.deliver() if test is not None else None
+        if interruption is None:
+            raise
+        # Keep the traceback of the cancelled await: it points at where the test was.
+        raise interruption.with_traceback(cancelled.__traceback__) from None
     except RuntimeError as error:
         if not task.done():
             raise AsyncioMisuse(

@@ -134,9 +134,9 @@ def _resolve_test_loop_scope(item: pytest.Item) -> ScopeName:
         if requested is not None and explicit and config.is_wider(scope, requested):
             raise config.MarkerError(
                 f"{item.nodeid}: @pytest.mark.asyncio(loop_scope={requested!r}) contradicts "
-                f"fixture {name!r}, declared with loop_scope={scope!r}; a test and its async "
-                f"fixtures must share one loop: mark the test loop_scope={scope!r} or remove "
-                "one of the two loop_scope arguments"
+                f"fixture {name!r}, which declares its loop_scope and runs on the {scope} loop; "
+                f"a test and its async fixtures must share one loop: mark the test "
+                f"loop_scope={scope!r} or remove one of the two loop_scope arguments"
             )
         if fixturedef.scope != "function" or explicit:
             needed.append(scope)
