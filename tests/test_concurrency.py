@@ -470,3 +470,63 @@ def test_ctrl_c_cancels_tests_in_flight_and_prints_the_summary(suite):
     )
     result = pytester.runpytest_subprocess("--asyncio-concurrency=4", "-rs", timeout=60)
     result.stdout.fnmatch_lines(["*KeyboardInterrupt*", "*1 passed, 3 skipped*"])
+
+
+def test_tests_using_mock_patch_run_exclusively(suite):
+    pytester = suite(
+        FLIGHT
+        + """
+from unittest import mock
+import sys
+
+TARGET = "real"
+
+@pytest.mark.asyncio
+@mock.patch(f"{__name__}.TARGET", "patched")
+async def test_decorated():
+    assert Flight.now == 0 and TARGET == "patched"  # alone
+    await Flight.hold()
+
+@pytest.mark.asyncio
+async def test_context_manager():
+    assert Flight.now == 0  # alone
+    with mock.patch.object(sys.modules[__name__], "TARGET", "patched"):
+        await Flight.hold()
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("n", range(3))
+async def test_others(n):
+    await Flight.hold()
+    assert TARGET == "real"
+"""
+    )
+    result = pytester.runpytest("--asyncio-concurrency=4", "-p", "no:randomly")
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines(["*2  unittest.mock.patch"])
+
+
+def test_a_patch_hidden_in_a_helper_is_reported_with_the_fix(suite):
+    pytester = suite(
+        FLIGHT
+        + """
+from helpers import patched_target
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("n", range(2))
+async def test_hidden(n):
+    with patched_target():
+        await Flight.hold()
+""",
+    )
+    (pytester.path / "helpers.py").write_text(
+        "from unittest import mock\n"
+        "TARGET = 'real'\n"
+        "def patched_target():\n"
+        "    return mock.patch('helpers.TARGET', 'patched')\n"
+    )
+    pytester.syspathinsert()
+    result = pytester.runpytest("--asyncio-concurrency=4", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["*patched a global while other tests were in flight*exclusive=True): *test_hidden*"]
+    )

@@ -23,6 +23,7 @@ import contextlib
 import contextvars
 import functools
 import signal
+import unittest.mock
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,7 +51,12 @@ EXCLUSIVE_FIXTURES = frozenset(
     }
 )
 #: Names in a test's code that reveal process-wide changes (``pytest.warns`` and friends).
-_EXCLUSIVE_CODE_NAMES = {"warns": "pytest.warns", "deprecated_call": "pytest.deprecated_call"}
+_EXCLUSIVE_CODE_NAMES = {
+    "warns": "pytest.warns",
+    "deprecated_call": "pytest.deprecated_call",
+    "patch": "unittest.mock.patch",
+    "MonkeyPatch": "pytest.MonkeyPatch",
+}
 
 #: The test whose code is running, in its greenlet and in every task it spawns.
 current_item: contextvars.ContextVar[pytest.Item | None] = contextvars.ContextVar(
@@ -107,9 +113,12 @@ def plan(item: pytest.Item) -> Plan:
             result.exclusive.append(f"fixture {name}")
     if any(True for _ in item.iter_markers("filterwarnings")):
         result.exclusive.append("@pytest.mark.filterwarnings")
-    code = getattr(getattr(item, "obj", None), "__code__", None)
+    function = getattr(item, "obj", None)
+    if getattr(function, "patchings", None):  # @unittest.mock.patch(...) decorators
+        result.exclusive.append("unittest.mock.patch")
+    code = getattr(function, "__code__", None)
     for name, shown in _EXCLUSIVE_CODE_NAMES.items():
-        if code is not None and name in code.co_names:
+        if code is not None and name in code.co_names and shown not in result.exclusive:
             result.exclusive.append(shown)
     if item.config.getoption("reruns", 0) or item.get_closest_marker("flaky"):
         result.exclusive.append("reruns (pytest-rerunfailures)")
@@ -169,12 +178,40 @@ def run_batch(batch: Sequence[pytest.Item], after: pytest.Item | None) -> None:
             internals.concurrent_session(session, state, runner.wait_for),
             capture.concurrent(session.config, current_item, scheduler.runs_exclusively),
             _ctrl_c_cancels(loop, scheduler),
+            _patches_reported(scheduler),
         ):
             loop.run_until_complete(scheduler.run(after))
     finally:
         loops.give_back_batch(batch, loop, after)
     if scheduler.stopped_by_user:
         raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _patches_reported(scheduler: Batch) -> Iterator[None]:
+    """Report a ``unittest.mock.patch`` started while other tests are in flight.
+
+    Patches the test's code makes in plain sight are seen before it starts (``plan``); this
+    catches the rest, e.g. inside helpers, since the result then depends on timing.
+    """
+    enter = unittest.mock._patch.__enter__
+
+    def reporting_enter(patcher: Any) -> Any:
+        item = current_item.get()
+        if item is not None and scheduler.overlaps(item):
+            reporting.notice(
+                item.config,
+                "patched a global while other tests were in flight, so results depend on "
+                "timing; mark the test @pytest.mark.aiotempo(exclusive=True)",
+                f"{item.nodeid} ({getattr(patcher, 'attribute', '?')})",
+            )
+        return enter(patcher)
+
+    unittest.mock._patch.__enter__ = reporting_enter  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        unittest.mock._patch.__enter__ = enter  # type: ignore[method-assign]
 
 
 @contextlib.contextmanager
@@ -211,6 +248,10 @@ class Batch:
 
     def runs_exclusively(self, item: pytest.Item) -> bool:
         return bool(self._plans[item].exclusive)
+
+    def overlaps(self, item: pytest.Item) -> bool:
+        """Whether other tests are in flight beside ``item``."""
+        return any(other is not item for other in self._in_flight)
 
     async def run(self, after: pytest.Item | None) -> None:
         session = self.items[0].session
