@@ -143,7 +143,9 @@ def test_pdb_post_mortem_on_async_failure(suite):
                     def reset(self):
                         pass
 
-                    def interaction(self, frame, tb):
+                    def interaction(self, frame, tb_or_exc):
+                        # Python 3.13 passes the exception, older ones its traceback
+                        tb = getattr(tb_or_exc, "__traceback__", tb_or_exc)
                         print("post-mortem entered at", tb.tb_frame.f_code.co_name)
             """,
             "test_pdb.py": """

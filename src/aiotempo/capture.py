@@ -45,7 +45,11 @@ class _Router(io.TextIOBase):
         return (buffers[self._index] if buffers is not None else self._fallback).write(text)
 
     def flush(self) -> None:
-        self._fallback.flush()
+        if not self._fallback.closed:
+            self._fallback.flush()
+
+    def close(self) -> None:
+        """Not the router's to close: the streams it routes to belong to others."""
 
     def isatty(self) -> bool:
         return False

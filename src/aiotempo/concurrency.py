@@ -23,8 +23,9 @@ import contextlib
 import contextvars
 import functools
 import signal
+import time
 import unittest.mock
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,8 +90,6 @@ def wanted(session: pytest.Session) -> bool:
 
 def forced_sequential(config: pytest.Config) -> str | None:
     """Why this whole run must be sequential, if it must."""
-    if hasattr(config, "workerinput"):
-        return "a pytest-xdist worker"
     if config.getoption("usepdb", False) or config.getoption("trace", False):
         return "--pdb/--trace"
     if config.getoption("capture", "fd") == "no":
@@ -127,19 +126,44 @@ def plan(item: pytest.Item) -> Plan:
     return result
 
 
-def segments(session: pytest.Session) -> Iterator[tuple[list[pytest.Item], pytest.Item | None]]:
-    """The session's items in order, cut into batches of tests that share a loop and single
-    tests, each with the item that follows it."""
-    runs: list[tuple[Any, list[pytest.Item]]] = []
-    for item in session.items:
-        key = _batch_key(item)
-        if key is not None and runs and runs[-1][0] == key:
-            runs[-1][1].append(item)
+#: Called with each test and the seconds its protocol took, as soon as it is done.
+OnDone = Callable[[pytest.Item, float], None]
+
+
+def run_items(
+    run: Sequence[pytest.Item], after: pytest.Item | None, on_done: OnDone | None = None
+) -> None:
+    """Run ``run`` in order, in batches where tests may overlap; ``after`` follows the last.
+
+    Returns early once the session should fail or stop.
+    """
+    session = run[0].session
+    for segment, next_item in _segments(run, after):
+        if len(segment) == 1:
+            start = time.perf_counter()
+            segment[0].ihook.pytest_runtest_protocol(item=segment[0], nextitem=next_item)
+            if on_done is not None:
+                on_done(segment[0], time.perf_counter() - start)
         else:
-            runs.append((key, [item]))
-    for index, (_, run) in enumerate(runs):
-        after = runs[index + 1][1][0] if index + 1 < len(runs) else None
-        yield run, after
+            run_batch(segment, next_item, on_done)
+        if session.shouldfail or session.shouldstop:
+            return
+
+
+def _segments(
+    run: Sequence[pytest.Item], after: pytest.Item | None
+) -> Iterator[tuple[list[pytest.Item], pytest.Item | None]]:
+    """``run`` cut into batches of tests that share a loop and single tests, each with the
+    item that follows it."""
+    cuts: list[tuple[Any, list[pytest.Item]]] = []
+    for item in run:
+        key = _batch_key(item)
+        if key is not None and cuts and cuts[-1][0] == key:
+            cuts[-1][1].append(item)
+        else:
+            cuts.append((key, [item]))
+    for index, (_, segment) in enumerate(cuts):
+        yield segment, cuts[index + 1][1][0] if index + 1 < len(cuts) else after
 
 
 def _batch_key(item: pytest.Item) -> Any:
@@ -164,11 +188,13 @@ def _batch_key(item: pytest.Item) -> Any:
         return None
 
 
-def run_batch(batch: Sequence[pytest.Item], after: pytest.Item | None) -> None:
+def run_batch(
+    batch: Sequence[pytest.Item], after: pytest.Item | None, on_done: OnDone | None = None
+) -> None:
     """Run the tests of one batch concurrently; return when all are finished."""
     session = batch[0].session
     limit = max(items.settings(batch[0]).concurrency, 2)
-    scheduler = Batch(batch, limit)
+    scheduler = Batch(batch, limit, on_done)
     loop = loops.take_for_batch(batch)
     state = internals.ConcurrentSetupState(
         internals.setup_stack(session), batch, after, current_item.get
@@ -237,9 +263,10 @@ def _ctrl_c_cancels(loop: asyncio.AbstractEventLoop, scheduler: Batch) -> Iterat
 class Batch:
     """The scheduler of one batch (see the module docstring)."""
 
-    def __init__(self, batch: Sequence[pytest.Item], limit: int) -> None:
+    def __init__(self, batch: Sequence[pytest.Item], limit: int, on_done: OnDone | None) -> None:
         self.items = list(batch)
         self.limit = limit
+        self._on_done = on_done
         self._plans = {item: plan(item) for item in self.items}
         self._in_flight: dict[pytest.Item, asyncio.Task[None]] = {}
         self._done: list[asyncio.Task[None]] = []
@@ -320,7 +347,10 @@ class Batch:
             current_item.set(item)
             item.ihook.pytest_runtest_protocol(item=item, nextitem=after)
 
+        start = time.perf_counter()
         await runner.spawn(protocol)
+        if self._on_done is not None:
+            self._on_done(item, time.perf_counter() - start)
 
 
 def run_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool:

@@ -9,7 +9,18 @@ from typing import Any, TypeVar
 
 import pytest
 
-from . import __version__, coexist, concurrency, fixtures, items, loops, ports, reporting, scopes
+from . import (
+    __version__,
+    coexist,
+    concurrency,
+    fixtures,
+    items,
+    loops,
+    ports,
+    reporting,
+    scopes,
+    workers,
+)
 from . import _pytest_internals as internals
 from .clock import VirtualClock, VirtualClockError, patch_time
 from .config import MarkerError, add_options, read_settings
@@ -100,21 +111,23 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
     """Run batches of independent async tests concurrently (``--asyncio-concurrency``)."""
     if not concurrency.wanted(session) or session.config.option.collectonly:
         return None
+    if workers.is_controller(session.config):
+        return None  # pytest-xdist's controller: its workers run the tests
     reason = concurrency.forced_sequential(session.config)
     if reason is not None:
         reporting.notice(session.config, "tests ran one at a time", reason)
         return None
     if session.testsfailed and not session.config.option.continue_on_collection_errors:
         raise session.Interrupted(f"{session.testsfailed} errors during collection")
-    for segment, after in concurrency.segments(session):
-        if len(segment) == 1:
-            segment[0].ihook.pytest_runtest_protocol(item=segment[0], nextitem=after)
-        else:
-            concurrency.run_batch(segment, after)
-        if session.shouldfail:
-            raise session.Failed(session.shouldfail)
-        if session.shouldstop:
-            raise session.Interrupted(session.shouldstop)
+    worker = workers.interactor(session.config)
+    if worker is not None:
+        return workers.run(session, worker)
+    if session.items:
+        concurrency.run_items(session.items, None)
+    if session.shouldfail:
+        raise session.Failed(session.shouldfail)
+    if session.shouldstop:
+        raise session.Interrupted(session.shouldstop)
     return True
 
 
