@@ -530,3 +530,79 @@ async def test_hidden(n):
     result.stdout.fnmatch_lines(
         ["*patched a global while other tests were in flight*exclusive=True): *test_hidden*"]
     )
+
+
+def test_faults_are_reported_against_the_test_that_caused_them(suite):
+    pytester = suite(
+        """
+        import asyncio, pytest, pytest_asyncio
+
+        @pytest_asyncio.fixture
+        async def crashes_in_teardown():
+            yield
+            raise RuntimeError("teardown crash")
+
+        @pytest.mark.asyncio
+        @pytest.mark.parametrize("n", range(3))
+        async def test_bystander(n):
+            await asyncio.sleep(0.1)
+
+        @pytest.mark.asyncio
+        async def test_exits():
+            await asyncio.sleep(0.01)
+            raise SystemExit(3)
+
+        @pytest.mark.asyncio
+        async def test_task_exits():
+            async def boom():
+                raise SystemExit(4)
+            asyncio.get_running_loop().create_task(boom())
+            await asyncio.sleep(1)
+
+        @pytest.mark.asyncio
+        async def test_closes_running_loop():
+            asyncio.get_running_loop().close()
+
+        @pytest.mark.asyncio
+        async def test_teardown(crashes_in_teardown):
+            await asyncio.sleep(0.01)
+        """
+    )
+    result = pytester.runpytest("--asyncio-concurrency=8", "-rfE", "-p", "no:randomly")
+    result.assert_outcomes(passed=4, failed=3, errors=1)
+    summary = {
+        line.split(" - ")[0]: line
+        for line in result.stdout.lines
+        if line.startswith(("FAILED", "ERROR"))
+    }
+    assert "SystemExit: 3" in summary["FAILED test_suite.py::test_exits"]
+    assert "SystemExit: 4" in summary["FAILED test_suite.py::test_task_exits"]
+    assert "RuntimeError" in summary["FAILED test_suite.py::test_closes_running_loop"]
+    assert "teardown crash" in summary["ERROR test_suite.py::test_teardown"]
+
+
+def test_sync_fixture_driving_the_loop_gets_a_clear_error(suite):
+    pytester = suite(
+        """
+        import asyncio, pytest
+
+        @pytest.fixture
+        def prepared():
+            loop = asyncio.get_event_loop()
+            coro = asyncio.sleep(0, result=1)
+            try:
+                return loop.run_until_complete(coro)
+            finally:
+                coro.close()
+
+        @pytest.mark.asyncio
+        @pytest.mark.parametrize("n", range(2))
+        async def test_uses_it(n, prepared):
+            pass
+        """
+    )
+    result = pytester.runpytest("--asyncio-concurrency=2")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        ["*fixture 'prepared' drives the event loop itself*aiotempo(concurrent=False)"]
+    )

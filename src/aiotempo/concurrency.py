@@ -206,11 +206,40 @@ def run_batch(
             _ctrl_c_cancels(loop, scheduler),
             _patches_reported(scheduler),
         ):
-            loop.run_until_complete(scheduler.run(after))
+            _run_containing_escapes(loop, scheduler.run(after))
     finally:
         loops.give_back_batch(batch, loop, after)
     if scheduler.stopped_by_user:
         raise KeyboardInterrupt
+
+
+def _run_containing_escapes(loop: asyncio.AbstractEventLoop, coro: Any) -> None:
+    """Run the scheduler; a ``SystemExit`` (or other ``BaseException``) that a task of a test
+    raises would stop the loop and every test on it: it fails that test instead."""
+    scheduler = loop.create_task(coro)
+    while True:
+        try:
+            loop.run_until_complete(scheduler)
+            return
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:
+            item = None if scheduler.done() else _item_of_escaped(error)
+            test = item.stash.get(runner.TEST_TASKS, None) if item is not None else None
+            if test is None:
+                raise
+            test.interrupt(error)
+
+
+def _item_of_escaped(error: BaseException) -> pytest.Item | None:
+    """The test whose task raised ``error`` out of the loop: the context the loop ran it in."""
+    traceback = error.__traceback__
+    while traceback is not None:
+        handle = traceback.tb_frame.f_locals.get("self")
+        if isinstance(handle, asyncio.Handle):
+            return handle._context.get(current_item)  # type: ignore[attr-defined,no-any-return]
+        traceback = traceback.tb_next
+    return None
 
 
 @contextlib.contextmanager

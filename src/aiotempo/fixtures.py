@@ -75,7 +75,8 @@ def run_async_fixture(
 ) -> Iterator[None]:
     """Around pytest's setup of a fixture: if it is an async one of ours, run it on its loop."""
     if not scopes.handles(fixturedef, internals.requesting_item(request)):
-        yield
+        with runner.explained_nested_loop(f"fixture {fixturedef.argname!r}"):
+            yield
         return
     loop = loops.of_fixture(fixturedef, request)
     func = internals.fixture_function(fixturedef, request)

@@ -14,9 +14,10 @@ layer (``greenlet_spawn``/``await_only``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import greenlet
@@ -123,11 +124,13 @@ def run(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], label: st
     if interruption is not None:
         coro.close()
         raise interruption
-    task = loop.create_task(coro)  # the task copies this test's context
+    task = loop.create_task(_contained(coro))  # the task copies this test's context
     if test is not None:
         test.tasks.add(task)
     try:
         return _await_in_task(task) if concurrent else loop.run_until_complete(task)
+    except _Escaped as escaped:
+        raise escaped.error.with_traceback(escaped.error.__traceback__) from None
     except asyncio.CancelledError as cancelled:
         interruption = test.deliver() if test is not None else None
         if interruption is None:
@@ -145,6 +148,40 @@ def run(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], label: st
             raise
         # Keep the traceback of the misuse, so the report points at the offending line.
         raise AsyncioMisuse(f"{label}: {fix}").with_traceback(error.__traceback__) from None
+
+
+@contextlib.contextmanager
+def explained_nested_loop(label: str) -> Iterator[None]:
+    """In a concurrent test, explain a synchronous call that tries to drive the running loop."""
+    try:
+        yield
+    except RuntimeError as error:
+        if not isinstance(greenlet.getcurrent(), _TestGreenlet):
+            raise
+        if str(error) not in _NESTED_LOOP_MESSAGES:
+            raise
+        raise AsyncioMisuse(
+            f"{label} drives the event loop itself (run_until_complete, asyncio.run), which "
+            "cannot work while concurrent tests run on it; mark the tests that use it "
+            "@pytest.mark.aiotempo(concurrent=False)"
+        ).with_traceback(error.__traceback__) from None
+
+
+class _Escaped(Exception):
+    """Carries a ``SystemExit`` (or other ``BaseException``) raised by test code out of its
+    task: raised in a task, it would stop the loop and every test on it."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+async def _contained(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        return await coro
+    except (Exception, asyncio.CancelledError, KeyboardInterrupt):
+        raise
+    except BaseException as error:
+        raise _Escaped(error) from None
 
 
 class _TestGreenlet(greenlet.greenlet):
