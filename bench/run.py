@@ -5,9 +5,10 @@ Each suite generates a small test project in a temporary directory and runs it u
 named variants (pytest args/env), each in a fresh ``python -m pytest`` subprocess. Variants are
 interleaved round-robin over several rounds so that machine noise hits all of them alike; the
 median and min wall-clock time per variant are reported, then the ratios between variants, and
-each target ratio gets a PASS/FAIL line.
+each target ratio gets a PASS/FAIL line. A variant that needs a module the environment lacks is
+skipped (with the reason), and so is a real-time ("slow") variant unless ``--slow`` is given.
 
-Usage: python bench/run.py [SUITE ...] [--rounds N] [--quick] [--list]
+Usage: python bench/run.py [SUITE ...] [--rounds N] [--quick] [--slow] [--list]
 
 Standard library only. Results go to bench/results/<suite>.json (git-ignored).
 """
@@ -15,6 +16,8 @@ Standard library only. Results go to bench/results/<suite>.json (git-ignored).
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib.util
 import json
 import operator
 import os
@@ -34,7 +37,7 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
-DEFAULT_ROUNDS = 11  # odd, so the median is a real run; ~75 s for all suites on 2 cores
+DEFAULT_ROUNDS = 11  # odd, so the median is a real run; ~2 min for all suites on 2 cores
 RUN_TIMEOUT = 600.0
 TESTS_PER_MODULE = 100
 
@@ -47,6 +50,12 @@ SCRUBBED_ENV = (
     "PYTEST_DISABLE_PLUGIN_AUTOLOAD",
     "PYTHONDONTWRITEBYTECODE",
 )
+
+#: Modules whose pytest plugins load only in the variants that list them in ``requires``: the
+#: harness blocks their entry points (``-p no:NAME``) everywhere else. looptime's plugin breaks
+#: every fixture set-up of a run where pytest-asyncio's plugin is not registered (as under
+#: aiotempo), and it would add its hooks' cost to the variants that do not use it.
+OPT_IN_PLUGINS = ("looptime",)
 
 Files = dict[str, str]  # relative path -> file text
 
@@ -61,6 +70,10 @@ class Variant:
     ``active``/``inactive`` are module-name prefixes of pytest plugins that must (not) be
     registered; they are checked once, in an untimed warm-up run, so that e.g. an "aiotempo"
     variant silently falling back to pytest-asyncio is caught rather than timed.
+
+    ``requires`` are modules the variant needs beyond aiotempo and pytest-asyncio; where one is
+    not importable the variant is skipped, with the reason. A ``slow`` variant waits in real
+    time: it runs only with ``--slow``, and then once, its warm-up run being its one timed run.
     """
 
     name: str
@@ -69,6 +82,8 @@ class Variant:
     env: Mapping[str, str] = field(default_factory=dict)
     active: tuple[str, ...] = ()
     inactive: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()
+    slow: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,9 +143,12 @@ SYNC_INI = "[pytest]\n"
 ASYNC_INI = "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
 
 
-def project(ini: str, test: str, conftest: str = "") -> Callable[[int], Files]:
-    """A project generator: ``n`` copies of ``test`` (formatted with ``i``) spread over modules
-    of TESTS_PER_MODULE tests, plus a pytest.ini and an optional conftest.py."""
+def project(
+    ini: str, test: str | Callable[[int], str], conftest: str = "", header: str = ""
+) -> Callable[[int], Files]:
+    """A project generator: ``n`` copies of ``test`` (formatted with ``i``, or a function of
+    ``i``) spread over modules of TESTS_PER_MODULE tests, each module starting with ``header``,
+    plus a pytest.ini and an optional conftest.py."""
 
     def generate(n: int) -> Files:
         files: Files = {"pytest.ini": ini}
@@ -138,7 +156,8 @@ def project(ini: str, test: str, conftest: str = "") -> Callable[[int], Files]:
             files["conftest.py"] = conftest
         for start in range(0, n, TESTS_PER_MODULE):
             stop = min(start + TESTS_PER_MODULE, n)
-            body = "".join(test.format(i=i) for i in range(start, stop))
+            tests = (test(i) if callable(test) else test.format(i=i) for i in range(start, stop))
+            body = header + "".join(tests)
             files[f"test_m{start // TESTS_PER_MODULE:03d}.py"] = body.lstrip("\n")
         return files
 
@@ -212,6 +231,72 @@ register(
 )
 
 
+def sleeps_and_timeouts(sleep: float, timeout: float) -> Callable[[int], str]:
+    """The ``clock`` suite's tests: five in six sleep ``sleep`` s; every sixth waits for a 10 s
+    sleep with a ``timeout`` s timeout and expects TimeoutError."""
+
+    def test(i: int) -> str:
+        if i % 6 == 5:
+            return (
+                f"\n\nasync def test_timeout_{i}():\n"
+                "    with pytest.raises(asyncio.TimeoutError):\n"
+                f"        await asyncio.wait_for(asyncio.sleep(10), {timeout:g})\n"
+            )
+        return f"\n\nasync def test_sleep_{i}():\n    await asyncio.sleep({sleep:g})\n"
+
+    return test
+
+
+def clock_variants() -> tuple[Variant, ...]:
+    no_aiotempo = ("-p", "no:aiotempo")
+    aiotempo = {"active": ("aiotempo",), "inactive": ("pytest_asyncio", "looptime")}
+    pytest_asyncio = {"active": ("pytest_asyncio",), "inactive": ("aiotempo", "looptime")}
+    return (
+        Variant("aiotempo-virtual", "sleeps", ("--asyncio-clock=virtual",), **aiotempo),
+        Variant("zero-sleep", "zero", **aiotempo),
+        Variant("zero-sleep-pytest-asyncio", "zero", no_aiotempo, **pytest_asyncio),
+        Variant(
+            "looptime",
+            "sleeps",
+            (*no_aiotempo, "--looptime"),
+            active=("pytest_asyncio", "looptime"),
+            inactive=("aiotempo",),
+            requires=("looptime",),
+        ),
+        Variant("pytest-asyncio", "sleeps", no_aiotempo, **pytest_asyncio, slow=True),
+    )
+
+
+CLOCK_HEADER = "import asyncio\n\nimport pytest\n"
+
+register(
+    Suite(
+        name="clock",
+        description="sleeps and timeouts: 5/6 of the tests sleep 1 s, 1/6 time out after 5 s",
+        n=120,
+        quick_n=24,
+        projects={
+            # 100 x sleep(1) and 20 x wait_for(sleep(10), 5) raising TimeoutError: 200 s of
+            # sleeping in real time.
+            "sleeps": project(ASYNC_INI, sleeps_and_timeouts(1, 5), header=CLOCK_HEADER),
+            # The same with no time waited: every sleep and timeout is 1 ns, due by the time the
+            # loop looks, so the suite takes the same code path (a timer per sleep, wait_for's
+            # timeout firing, the cancellation, the TimeoutError) with nothing to wait for.
+            # sleep(0) would skip the timer, and wait_for(..., 0) the timeout's timer.
+            "zero": project(ASYNC_INI, sleeps_and_timeouts(1e-9, 1e-9), header=CLOCK_HEADER),
+        },
+        variants=clock_variants(),
+        ratios=(
+            Ratio("aiotempo-virtual", "zero-sleep", "<=", 1.3),
+            Ratio("looptime", "zero-sleep"),
+            Ratio("pytest-asyncio", "zero-sleep"),
+            Ratio("looptime", "zero-sleep-pytest-asyncio"),
+            Ratio("aiotempo-virtual", "looptime"),
+        ),
+    )
+)
+
+
 # --------------------------------------------------------------------------- running
 
 PROBE = textwrap.dedent(
@@ -245,6 +330,7 @@ class RunResult:
 class VariantStats:
     times: list[float] = field(default_factory=list)
     error: str = ""
+    skipped: str = ""  # why the variant did not run (not a failure)
     warnings: int = 0
 
     @property
@@ -262,11 +348,36 @@ def base_env() -> dict[str, str]:
     return env
 
 
+@functools.cache
+def opt_in_entry_points() -> dict[str, tuple[str, ...]]:
+    """OPT_IN_PLUGINS module -> the names of its installed pytest11 entry points."""
+    names: dict[str, list[str]] = {}
+    for entry_point in metadata.entry_points(group="pytest11"):
+        top = entry_point.value.split(":")[0].split(".")[0]
+        if top in OPT_IN_PLUGINS:
+            names.setdefault(top, []).append(entry_point.name)
+    return {module: tuple(sorted(eps)) for module, eps in names.items()}
+
+
+def blocked_plugins(variant: Variant) -> list[str]:
+    """``-p no:NAME`` for the opt-in plugins this variant does not require."""
+    args: list[str] = []
+    for module, names in opt_in_entry_points().items():
+        if module not in variant.requires:
+            for name in names:
+                args += ["-p", f"no:{name}"]
+    return args
+
+
+def missing_requirements(variant: Variant) -> list[str]:
+    return [module for module in variant.requires if importlib.util.find_spec(module) is None]
+
+
 def run_pytest(
     cwd: Path, variant: Variant, expected: int, extra_args: tuple[str, ...] = ()
 ) -> RunResult:
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *variant.args]
-    cmd += extra_args
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    cmd += [*blocked_plugins(variant), *variant.args, *extra_args]
     env = {**base_env(), **variant.env}
     start = time.perf_counter()
     try:
@@ -298,8 +409,10 @@ def run_pytest(
     return RunResult(seconds, True, warnings=counts.get("warning", 0))
 
 
-def warm_up(root: Path, cwd: Path, variant: Variant, expected: int) -> str:
-    """Untimed first run: fills bytecode caches and checks which plugins are active."""
+def warm_up(root: Path, cwd: Path, variant: Variant, expected: int) -> RunResult:
+    """First run: fills bytecode caches and checks which plugins are active.
+
+    It is timed for a slow variant only (its one run), since it also compiles the project."""
     probe_dir = root / "_probe"
     probe_dir.mkdir(exist_ok=True)
     (probe_dir / "_bench_probe.py").write_text(PROBE)
@@ -310,7 +423,7 @@ def warm_up(root: Path, cwd: Path, variant: Variant, expected: int) -> str:
     probed = replace(variant, env=env)
     result = run_pytest(cwd, probed, expected, ("-p", "_bench_probe"))
     if not result.ok:
-        return result.error
+        return result
     modules_ = json.loads(out.read_text())
 
     def has(prefix: str) -> bool:
@@ -319,17 +432,20 @@ def warm_up(root: Path, cwd: Path, variant: Variant, expected: int) -> str:
     missing = [p for p in variant.active if not has(p)]
     unwanted = [p for p in variant.inactive if has(p)]
     if missing or unwanted:
-        return f"plugin check failed: missing {missing}, unexpectedly active {unwanted}"
-    return ""
+        result.ok = False
+        result.error = f"plugin check failed: missing {missing}, unexpectedly active {unwanted}"
+    return result
 
 
 def versions() -> dict[str, str]:
+    """Versions of Python, the plugins compared, and of the optional ones that are installed."""
     info = {"python": platform.python_version()}
-    for dist in ("pytest", "pytest-asyncio", "aiotempo"):
+    for dist in ("pytest", "pytest-asyncio", "aiotempo", *OPT_IN_PLUGINS):
         try:
             info[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
-            info[dist] = "not installed"
+            if dist not in OPT_IN_PLUGINS:
+                info[dist] = "not installed"
     return info
 
 
@@ -348,15 +464,32 @@ def write_projects(suite: Suite, n: int, root: Path) -> dict[str, Path]:
 
 
 def measure(
-    suite: Suite, dirs: Mapping[str, Path], n: int, rounds: int, root: Path
+    suite: Suite, dirs: Mapping[str, Path], n: int, rounds: int, root: Path, slow: bool
 ) -> dict[str, VariantStats]:
-    """Warm each variant up once, then time them round-robin, rotating the order each round."""
+    """Warm each variant up once, then time them round-robin, rotating the order each round.
+
+    Variants missing a requirement, and slow ones without ``slow``, are skipped; a slow variant
+    that runs is timed once, in its warm-up run."""
     stats = {v.name: VariantStats() for v in suite.variants}
     live: list[Variant] = []
     for variant in suite.variants:
-        error = warm_up(root, dirs[variant.project], variant, n)
-        if error:
-            stats[variant.name].error = "warm-up: " + error
+        st = stats[variant.name]
+        missing = missing_requirements(variant)
+        if missing:
+            st.skipped = (
+                f"needs {', '.join(missing)}, which {sys.executable} cannot import "
+                "(install it there to include this variant)"
+            )
+            continue
+        if variant.slow and not slow:
+            st.skipped = "waits in real time; run with --slow to include it (one round)"
+            continue
+        result = warm_up(root, dirs[variant.project], variant, n)
+        if not result.ok:
+            st.error = "warm-up: " + result.error
+        elif variant.slow:
+            st.times.append(result.seconds)
+            st.warnings = result.warnings
         else:
             live.append(variant)
 
@@ -388,7 +521,9 @@ def report(
     print(f"   {'variant':<{width}}  {'median':>8}  {'min':>8}  runs  status")
     for variant in suite.variants:
         st = stats[variant.name]
-        status = "FAILED" if st.error else "ok"
+        status = "FAILED" if st.error else "skipped" if st.skipped else "ok"
+        if variant.slow and st.times:
+            status += " (slow: one run, --slow)"
         if st.warnings:
             status += f" ({st.warnings} warnings)"
         print(
@@ -398,6 +533,8 @@ def report(
     for variant in suite.variants:
         if stats[variant.name].error:
             print(f"   {variant.name} failed: {stats[variant.name].error}")
+        if stats[variant.name].skipped:
+            print(f"   {variant.name} skipped: {stats[variant.name].skipped}")
 
     ok = not any(st.error for st in stats.values())
     records: list[dict[str, object]] = []
@@ -416,7 +553,12 @@ def report(
             f"  {'-' if extra is None else f'{extra:.0f}us':>10}  {ratio.target}"
         )
         passed: bool | None = None
-        if ratio.op and ratio.limit is not None:
+        skipped = [name for name in (ratio.num, ratio.den) if stats[name].skipped]
+        if ratio.op and ratio.limit is not None and skipped:
+            verdicts.append(
+                f"SKIP {suite.name}: {ratio.label} {ratio.target} ({', '.join(skipped)} skipped)"
+            )
+        elif ratio.op and ratio.limit is not None:
             passed = med is not None and OPS[ratio.op](med, ratio.limit)
             shown = "n/a (variant failed)" if med is None else f"{med:.2f}"
             word = "PASS" if passed else "FAIL"
@@ -441,13 +583,13 @@ def report(
     return ok, records
 
 
-def run_suite(suite: Suite, rounds: int, quick: bool, root: Path) -> bool:
+def run_suite(suite: Suite, rounds: int, quick: bool, slow: bool, root: Path) -> bool:
     n = suite.quick_n if quick else suite.n
     vers = versions()
     print(f"== {suite.name}: {suite.description}")
     print(f"   {n} tests, {rounds} round(s); " + ", ".join(f"{k} {v}" for k, v in vers.items()))
     dirs = write_projects(suite, n, root)
-    stats = measure(suite, dirs, n, rounds, root)
+    stats = measure(suite, dirs, n, rounds, root, slow)
     ok, ratios = report(suite, stats, n, quick)
 
     record = {
@@ -462,13 +604,16 @@ def run_suite(suite: Suite, rounds: int, quick: bool, root: Path) -> bool:
         "versions": vers,
         "variants": {
             v.name: {
-                "args": list(v.args),
+                "args": [*blocked_plugins(v), *v.args],
                 "env": dict(v.env),
+                "requires": list(v.requires),
+                "slow": v.slow,
                 "times": stats[v.name].times,
                 "median": stats[v.name].median,
                 "min": stats[v.name].min,
                 "warnings": stats[v.name].warnings,
                 "error": stats[v.name].error or None,
+                "skipped": stats[v.name].skipped or None,
             }
             for v in suite.variants
         },
@@ -488,6 +633,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 1 round, fewer tests, targets not enforced"
     )
+    parser.add_argument(
+        "--slow",
+        action="store_true",
+        help="also run the variants that wait in real time (once each; minutes)",
+    )
     parser.add_argument("--list", action="store_true", help="list suites and exit")
     args = parser.parse_args(argv)
 
@@ -505,7 +655,7 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     with tempfile.TemporaryDirectory(prefix="aiotempo-bench-") as tmp:
         for name in args.suites or list(SUITES):
-            ok = run_suite(SUITES[name], rounds, args.quick, Path(tmp)) and ok
+            ok = run_suite(SUITES[name], rounds, args.quick, args.slow, Path(tmp)) and ok
     print("bench: all targets met" if ok else "bench: FAILED (see above)")
     return 0 if ok else 1
 

@@ -302,3 +302,42 @@ def test_uvloop_gets_a_clear_error(suite):
     result.stdout.fnmatch_lines(
         ["*test_on_uvloop: the virtual clock needs asyncio's default selector loop, not Loop*"]
     )
+
+
+def test_a_reply_arriving_in_parts_holds_the_clock_until_it_is_complete(suite):
+    pytester = suite(
+        """
+        import asyncio, subprocess, sys, pytest
+
+        PEER = '''
+        import socket, time
+        server = socket.create_server(("127.0.0.1", 0))
+        print(server.getsockname()[1], flush=True)
+        conn, _ = server.accept()
+        conn.recv(100)
+        conn.sendall(b"head")
+        time.sleep(0.1)
+        conn.sendall(b"body")
+        time.sleep(30)
+        '''
+
+        @pytest.mark.asyncio
+        async def test_reply_in_two_parts():
+            source = PEER.replace("\\\\n        ", "\\\\n")
+            command = [sys.executable, "-c", source]
+            peer = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+            try:
+                port = int(peer.stdout.readline())
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(b"request")
+                assert await reader.readexactly(4) == b"head"
+                assert await asyncio.wait_for(reader.readexactly(4), 5) == b"body"
+                writer.close()
+            finally:
+                peer.kill()
+                peer.wait()
+                peer.stdout.close()
+        """
+    )
+    result = pytester.runpytest_subprocess("--asyncio-clock=virtual", timeout=60)
+    result.assert_outcomes(passed=1)

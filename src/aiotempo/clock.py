@@ -25,6 +25,7 @@ import concurrent.futures.thread
 import contextlib
 import math
 import selectors
+import socket
 import threading
 import time
 import weakref
@@ -40,6 +41,9 @@ from . import tasks
 _RECHECK = 0.05
 #: Real seconds a loop polls for late I/O before it declares a deadlock.
 _DEADLOCK_GRACE = 0.01
+#: Real seconds a reply from outside the loop holds the clock after its last data arrived,
+#: for the rest of it (a gap longer than this mid-reply lets the clock jump).
+_REPLY_GRACE = 0.25
 
 _CLOCK_ATTR = "_aiotempo_clock"
 
@@ -61,6 +65,8 @@ class VirtualClock:
         self._executor_jobs = 0
         self._subprocesses: weakref.WeakSet[asyncio.SubprocessTransport] = weakref.WeakSet()
         self._awaiting_reply: dict[int, asyncio.Transport] = {}
+        #: Sockets whose reply started to arrive, until when (real time) they hold the clock.
+        self._replying: dict[int, float] = {}
         self._baseline_threads = set(threading.enumerate())
 
     @property
@@ -76,6 +82,11 @@ class VirtualClock:
         """Start again at 0, as for a new loop."""
         self._ns = 0
         self._awaiting_reply.clear()
+        self._replying.clear()
+        self.ignore_current_threads()
+
+    def ignore_current_threads(self) -> None:
+        """Count only threads started from now on as the test's (not its fixtures')."""
         self._baseline_threads = set(threading.enumerate())
 
     def jump(self, seconds: float) -> None:
@@ -104,6 +115,8 @@ class VirtualClock:
             return "a subprocess"
         if self._awaiting_reply and self._replies_from_outside():
             return "a socket request awaiting its reply"
+        if self._replying:
+            return "a reply still arriving from outside the loop"
         pool_threads = set(concurrent.futures.thread._threads_queues)
         for thread in threading.enumerate():
             if thread not in self._baseline_threads and thread not in pool_threads:
@@ -126,15 +139,11 @@ class VirtualClock:
         """
         addresses: set[Any] = set()
         for key in self._loop._selector.get_map().values():  # type: ignore[attr-defined]
-            getsockname = getattr(key.fileobj, "getsockname", None)
-            if getsockname is None:
-                continue
-            with contextlib.suppress(OSError):
-                address = getsockname()
-                addresses.add(address)
-                if isinstance(address, tuple) and address[0] in ("0.0.0.0", "::"):
-                    for host in ("127.0.0.1", "::1", "localhost"):
-                        addresses.add((host, *address[1:]))
+            address = _sockname(key.fileobj)
+            addresses.add(address)
+            if isinstance(address, tuple) and address[0] in ("0.0.0.0", "::"):
+                for host in ("127.0.0.1", "::1", "localhost"):
+                    addresses.add((host, *address[1:]))
         return addresses
 
     # -- hooks the installed loop calls ---------------------------------------------------
@@ -157,10 +166,17 @@ class VirtualClock:
         transport.write = write  # type: ignore[method-assign]
 
     def _got_events(self, events: list[tuple[selectors.SelectorKey, int]]) -> None:
+        """A reply has started to arrive: it holds the clock a little longer, for its rest."""
         if self._awaiting_reply:
+            now = _real_monotonic()
             for key, mask in events:
-                if mask & selectors.EVENT_READ:
-                    self._awaiting_reply.pop(key.fd, None)
+                if mask & selectors.EVENT_READ and key.fd in self._awaiting_reply:
+                    self._replying[key.fd] = now + _REPLY_GRACE
+                    del self._awaiting_reply[key.fd]
+        if self._replying:
+            now = _real_monotonic()
+            for fd in [fd for fd, until in self._replying.items() if until <= now]:
+                del self._replying[fd]
 
     def _wait(self, real: selectors.BaseSelector, timeout: float | None) -> Any:
         """The selector's ``select``: jump, wait in real time, or report a deadlock."""
@@ -247,6 +263,24 @@ def of(loop: asyncio.AbstractEventLoop) -> VirtualClock | None:
     """The loop's virtual clock, if it has one."""
     clock: VirtualClock | None = getattr(loop, _CLOCK_ATTR, None)
     return clock
+
+
+def _sockname(fileobj: Any) -> Any:
+    """The local address of a registered socket (asyncio registers most by file descriptor)."""
+    if hasattr(fileobj, "getsockname"):
+        with contextlib.suppress(OSError):
+            return fileobj.getsockname()
+        return None
+    try:
+        sock = socket.socket(fileno=fileobj)
+    except OSError:  # not a socket (a pipe)
+        return None
+    try:
+        return sock.getsockname()
+    except OSError:
+        return None
+    finally:
+        sock.detach()  # the descriptor stays open: it is not ours
 
 
 def patch_time(clock: VirtualClock) -> Callable[[], None]:

@@ -201,6 +201,9 @@ def _start_timeout(item: pytest.Item) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_call(item: pytest.Item) -> None:
     items.check_not_async_in_plain_testcase(item)
+    virtual_clock = loops.virtual_clock_of(item)
+    if virtual_clock is not None:  # threads its fixtures started are not the test's
+        virtual_clock.ignore_current_threads()
 
 
 @pytest.hookimpl(wrapper=True)
