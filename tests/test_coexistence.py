@@ -125,3 +125,23 @@ def test_aiotempo_is_async_test_is_public(suite):
     result.stdout.fnmatch_lines(
         ["test_marked True", "test_unmarked_in_strict False", "test_sync False"]
     )
+
+
+@pytest.mark.parametrize("plugin", ["asyncio", "pytest_asyncio"])
+def test_pytest_asyncio_loaded_first_leaves_none_of_its_fixtures(suite, plugin):
+    pytester = suite(
+        """
+        import pytest
+
+        @pytest.mark.asyncio
+        async def test_closure(request):
+            assert "event_loop_policy" not in request.fixturenames  # its autouse fixture
+
+        def test_its_runner_fixture_is_gone(request):
+            with pytest.raises(pytest.FixtureLookupError):
+                request.getfixturevalue("_function_scoped_runner")
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", plugin)
+    result.assert_outcomes(passed=2)
+    result.stdout.no_fnmatch_line("*fixture is overridden*")

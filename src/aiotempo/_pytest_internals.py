@@ -26,6 +26,7 @@ import pytest
 from _pytest.fixtures import resolve_fixture_function as _resolve_fixture_function
 from _pytest.outcomes import OutcomeException
 from _pytest.scope import Scope as _Scope
+from _pytest.unittest import TestCaseFunction as TestCaseFunction
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup

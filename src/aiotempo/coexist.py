@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -25,10 +26,23 @@ def aiotempo_active(config: pytest.Config) -> bool:
 
 def take_over(pluginmanager: pytest.PytestPluginManager) -> bool:
     """Block pytest-asyncio's plugin; return whether it was already loaded (options included)."""
-    loaded = any(pluginmanager.get_plugin(name) is not None for name in PLUGIN_NAMES)
+    loaded = [p for p in map(pluginmanager.get_plugin, PLUGIN_NAMES) if p is not None]
     for name in PLUGIN_NAMES:
         pluginmanager.set_blocked(name)  # also unregisters it
-    return loaded
+    _forget_registration(pluginmanager, loaded)
+    return bool(loaded)
+
+
+def _forget_registration(pluginmanager: pytest.PytestPluginManager, plugins: list[Any]) -> None:
+    """Drop the record of the plugins' registration.
+
+    ``pytest_plugin_registered`` is a historic hook: pytest's fixture manager, created later,
+    would still replay it and define pytest-asyncio's fixtures (among them an autouse one).
+    pluggy keeps that record in ``HookCaller._call_history``.
+    """
+    history = getattr(pluginmanager.hook.pytest_plugin_registered, "_call_history", None)
+    if plugins and history:
+        history[:] = [call for call in history if call[0].get("plugin") not in plugins]
 
 
 def installed_version() -> str | None:

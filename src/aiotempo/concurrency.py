@@ -205,6 +205,7 @@ def run_batch(
             capture.concurrent(session.config, current_item, scheduler.runs_exclusively),
             _ctrl_c_cancels(loop, scheduler),
             _patches_reported(scheduler),
+            _batch_protocol(session.config),
         ):
             _run_containing_escapes(loop, scheduler.run(after))
     finally:
@@ -382,16 +383,27 @@ class Batch:
             self._on_done(item, time.perf_counter() - start)
 
 
-def run_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool:
-    """``pytest_runtest_protocol`` for a test in a batch: reports are logged when it ends.
+class _BatchProtocol:
+    """pytest's protocol for the tests of a batch, registered while one runs: the reports of
+    each test are logged together when it ends, which keeps ``-v`` lines whole (in the order
+    tests complete)."""
 
-    Logging each test's reports together keeps ``-v`` lines whole; the order follows
-    completion.
-    """
-    ihook = item.ihook
-    reports = internals.run_test_protocol(item, nextitem)
-    ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-    for report in reports:
-        ihook.pytest_runtest_logreport(report=report)
-    ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
-    return True
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool:
+        ihook = item.ihook
+        reports = internals.run_test_protocol(item, nextitem)
+        ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+        for report in reports:
+            ihook.pytest_runtest_logreport(report=report)
+        ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+        return True
+
+
+@contextlib.contextmanager
+def _batch_protocol(config: pytest.Config) -> Iterator[None]:
+    plugin = _BatchProtocol()
+    config.pluginmanager.register(plugin)
+    try:
+        yield
+    finally:
+        config.pluginmanager.unregister(plugin)

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from . import _pytest_internals as internals
 from . import config, runner
 
 SETTINGS = pytest.StashKey[config.Settings]()
@@ -70,8 +71,7 @@ def claimed_by_other_framework(item: pytest.Item) -> bool:
 
 
 def is_unittest(item: pytest.Item) -> bool:
-    cls = getattr(item, "cls", None)
-    return cls is not None and issubclass(cls, unittest.TestCase)
+    return isinstance(item, internals.TestCaseFunction)
 
 
 def is_async_test(item: pytest.Item) -> bool:
@@ -145,23 +145,26 @@ def timeout(item: pytest.Item) -> float | None:
 
 def validate_markers(item: pytest.Item) -> bool:
     """Check the test's markers; return whether the deprecated ``scope=`` argument was used."""
-    item.stash[_AIOTEMPO_MARKER] = _parse_aiotempo_marker(item)
+    aiotempo_marker(item)
     parsed, deprecated_scope = _parse_asyncio_marker(item)
     item.stash[_ASYNCIO_MARKER] = parsed
     return deprecated_scope
 
 
-def check_not_async_in_plain_testcase(item: pytest.Item) -> None:
-    """Fail an ``async def`` test method of a plain ``unittest.TestCase``, which never runs it."""
+def check_unittest_method(item: pytest.Item) -> None:
+    """Make an ``async def`` method of a plain ``unittest.TestCase``, which unittest would never
+    run (and so "pass"), fail with the fix instead."""
+    if not is_unittest(item):
+        return
     cls = getattr(item, "cls", None)
-    if not is_unittest(item) or issubclass(cls, unittest.IsolatedAsyncioTestCase):  # type: ignore[arg-type]
+    if issubclass(cls, unittest.IsolatedAsyncioTestCase):  # type: ignore[arg-type]
         return
     if inspect.iscoroutinefunction(getattr(cls, item.name, None)):
-        pytest.fail(
+        message = (
             f"{item.nodeid} is 'async def' in a plain unittest.TestCase, which would never run "
-            "it; derive the class from unittest.IsolatedAsyncioTestCase",
-            pytrace=False,
+            "it; derive the class from unittest.IsolatedAsyncioTestCase"
         )
+        item.runtest = functools.partial(pytest.fail, message, pytrace=False)  # type: ignore[method-assign]
 
 
 def warn_if_marked_but_sync(item: pytest.Item) -> None:

@@ -23,7 +23,9 @@ from . import (
 )
 from . import _pytest_internals as internals
 from .clock import VirtualClock, VirtualClockError, patch_time
+from .clock import of as clock_of
 from .config import MarkerError, add_options, read_settings
+from .items import check_unittest_method
 from .runner import TEST_TASKS, TestTasks, current_test
 from .timeouts import Watchdog
 
@@ -131,13 +133,6 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
     return True
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
-    if concurrency.in_batch(item):
-        return concurrency.run_protocol(item, nextitem)
-    return None
-
-
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if concurrency.in_batch(item):
         internals.privatize_function_fixtures(item)
@@ -179,10 +174,12 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 def _start_timeout(item: pytest.Item) -> None:
-    """Track the test's tasks; with a timeout, watch its deadline until its teardown ends."""
+    """Track the test's tasks (to interrupt them), watching its deadline if it has one."""
+    seconds = items.timeout(item)
+    if seconds is None and not concurrency.in_batch(item):
+        return  # nothing can interrupt it
     test = item.stash[TEST_TASKS] = TestTasks()
     token = current_test.set(test)
-    seconds = items.timeout(item)
     watchdog = item.config.stash[_WATCHDOG]
     deadline = (
         watchdog.start(seconds, item.nodeid, loops.loop_if_taken(item), test)
@@ -194,16 +191,15 @@ def _start_timeout(item: pytest.Item) -> None:
         if deadline is not None:
             watchdog.stop(deadline)
         current_test.reset(token)
+        del item.stash[TEST_TASKS]  # its tasks must not outlive the test
 
     item.stash[_STOP_TIMEOUT] = stop
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_call(item: pytest.Item) -> None:
-    items.check_not_async_in_plain_testcase(item)
-    virtual_clock = loops.virtual_clock_of(item)
-    if virtual_clock is not None:  # threads its fixtures started are not the test's
-        virtual_clock.ignore_current_threads()
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        check_unittest_method(item)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -219,7 +215,11 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, o
     if not items.is_async_test(pyfuncitem):
         items.warn_if_marked_but_sync(pyfuncitem)
         return (yield)
-    with items.body_on_loop(pyfuncitem, loops.of_test(pyfuncitem)):
+    loop = loops.of_test(pyfuncitem)
+    virtual_clock = clock_of(loop)
+    if virtual_clock is not None:  # threads its fixtures started are not the test's
+        virtual_clock.ignore_current_threads()
+    with items.body_on_loop(pyfuncitem, loop):
         return (yield)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
@@ -58,7 +57,8 @@ class TestTasks:
     """The tasks aiotempo runs for one test, so that it can be interrupted."""
 
     def __init__(self) -> None:
-        self.tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
+        #: Kept only while the test runs: asyncio.all_tasks() walks every task still alive.
+        self.tasks: list[asyncio.Task[Any]] = []
         #: What the test's interrupted await raises instead of ``CancelledError``.
         self.interrupted: BaseException | None = None
         self._delivered = False
@@ -71,7 +71,7 @@ class TestTasks:
         """
         if self.interrupted is None:
             self.interrupted = error
-        for task in list(self.tasks):
+        for task in self.tasks:
             task.cancel()
 
     def deliver(self) -> BaseException | None:
@@ -126,7 +126,7 @@ def run(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], label: st
         raise interruption
     task = loop.create_task(_contained(coro))  # the task copies this test's context
     if test is not None:
-        test.tasks.add(task)
+        test.tasks.append(task)
     try:
         return _await_in_task(task) if concurrent else loop.run_until_complete(task)
     except _Escaped as escaped:
