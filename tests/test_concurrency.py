@@ -606,3 +606,125 @@ def test_sync_fixture_driving_the_loop_gets_a_clear_error(suite):
     result.stdout.fnmatch_lines(
         ["*fixture 'prepared' drives the event loop itself*aiotempo(concurrent=False)"]
     )
+
+
+def test_virtual_time_patches_do_not_collide_between_tests_in_flight(suite):
+    pytester = suite(
+        """
+        import asyncio, time, pytest
+
+        @pytest.mark.asyncio
+        @pytest.mark.parametrize("n", range(3))
+        async def test_sleep(n):
+            start = time.monotonic()
+            await asyncio.sleep(10 + n)
+            assert time.monotonic() - start == pytest.approx(10 + n, abs=0.5)
+
+        def test_time_is_real_afterwards():
+            assert "built-in" in repr(time.monotonic)
+        """
+    )
+    pytester.runpytest(
+        "--asyncio-clock=virtual",
+        "--asyncio-patch-time",
+        "--asyncio-concurrency=3",
+        "-p",
+        "no:randomly",
+    ).assert_outcomes(passed=4)
+
+
+def test_deadlock_in_a_batch_fails_the_tests_waiting_and_the_run_goes_on(suite):
+    pytester = suite(
+        """
+        import asyncio, pytest
+
+        @pytest.mark.asyncio
+        async def test_waits_forever():
+            await asyncio.Event().wait()
+
+        @pytest.mark.asyncio
+        @pytest.mark.parametrize("n", range(2))
+        async def test_sleeps(n):
+            await asyncio.sleep(100)
+
+        def test_after():
+            pass
+        """
+    )
+    result = pytester.runpytest(
+        "--asyncio-clock=virtual", "--asyncio-concurrency=3", "-p", "no:randomly"
+    )
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["*Deadlock: the test waits for something that can never happen*"])
+
+
+def test_a_thread_of_a_test_in_flight_keeps_holding_the_clock(suite):
+    pytester = suite(
+        """
+        import asyncio, threading, time, pytest
+
+        @pytest.mark.asyncio
+        async def test_thread():
+            loop = asyncio.get_running_loop()
+            done = loop.create_future()
+
+            def work():
+                time.sleep(0.3)
+                loop.call_soon_threadsafe(done.set_result, 1)
+
+            threading.Thread(target=work).start()
+            assert await asyncio.wait_for(done, timeout=5) == 1
+
+        @pytest.mark.asyncio
+        @pytest.mark.parametrize("n", range(3))
+        async def test_short(n):
+            await asyncio.sleep(0.01)
+        """
+    )
+    pytester.runpytest_subprocess(
+        "--asyncio-clock=virtual", "--asyncio-concurrency=2", "-p", "no:randomly", timeout=60
+    ).assert_outcomes(passed=4)
+
+
+def test_aiotempo_marks_merge_from_module_to_test(suite):
+    pytester = suite(
+        FLIGHT
+        + """
+import collections
+using = collections.Counter()
+
+@pytest.mark.aiotempo(resources=["db"])
+class TestDatabase:
+    @pytest.mark.asyncio
+    @pytest.mark.aiotempo(timeout=5)
+    @pytest.mark.parametrize("n", range(3))
+    async def test_query(self, n):
+        using["db"] += 1
+        assert using["db"] == 1  # the class's resource still applies
+        await Flight.hold()
+        using["db"] -= 1
+"""
+    )
+    pytester.runpytest("--asyncio-concurrency=4", "-p", "no:randomly").assert_outcomes(passed=3)
+
+
+def test_a_method_named_patch_does_not_make_a_test_exclusive(suite):
+    pytester = suite(
+        FLIGHT
+        + """
+class Client:
+    async def patch(self, url):
+        await Flight.hold()
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("n", range(3))
+async def test_http_patch(n):
+    await Client().patch("/items")
+
+def test_they_overlapped():
+    assert Flight.most > 1
+"""
+    )
+    result = pytester.runpytest("--asyncio-concurrency=3", "-p", "no:randomly")
+    result.assert_outcomes(passed=4)
+    result.stdout.no_fnmatch_line("*unittest.mock.patch*")

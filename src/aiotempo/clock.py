@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures.thread
 import contextlib
+import contextvars
 import math
 import selectors
 import socket
@@ -284,22 +285,47 @@ def _sockname(fileobj: Any) -> Any:
 
 
 def patch_time(clock: VirtualClock) -> Callable[[], None]:
-    """Make ``time.monotonic()``, ``perf_counter()`` and ``time()`` follow ``clock``.
+    """Make ``time.monotonic()``, ``perf_counter()`` and ``time()`` follow ``clock`` for the
+    calling test (its context, and the tasks it spawns); other code keeps the real time.
 
     ``time.time()`` is the real time when the patch starts plus the virtual time elapsed since.
     pytest's own timing (``--durations``, junitxml) binds these functions at import, so it
-    stays real. Returns the undo.
+    stays real. The functions are replaced while any test uses the patch. Returns the undo.
     """
-    originals = (time.monotonic, time.perf_counter, time.time)
-    start_ns = clock.ns
-    bases = (_real_monotonic(), _real_perf_counter(), _real_time())
-
-    def follower(base: float) -> Callable[[], float]:
-        return lambda: base + (clock.ns - start_ns) / 1e9
-
-    time.monotonic, time.perf_counter, time.time = (follower(base) for base in bases)
+    global _patch_users
+    token = _followed.set(
+        (clock, clock.ns, (_real_monotonic(), _real_perf_counter(), _real_time()))
+    )
+    if _patch_users == 0:
+        time.monotonic, time.perf_counter, time.time = (
+            _follower(index, real) for index, real in enumerate(_REAL_TIME)
+        )
+    _patch_users += 1
 
     def undo() -> None:
-        time.monotonic, time.perf_counter, time.time = originals
+        global _patch_users
+        _followed.reset(token)
+        _patch_users -= 1
+        if _patch_users == 0:
+            time.monotonic, time.perf_counter, time.time = _REAL_TIME
 
     return undo
+
+
+_REAL_TIME = (_real_monotonic, _real_perf_counter, _real_time)
+#: The clock the running test's time follows, with its start (ns) and the real bases.
+_followed: contextvars.ContextVar[tuple[VirtualClock, int, tuple[float, float, float]] | None] = (
+    contextvars.ContextVar("aiotempo_followed_clock", default=None)
+)
+_patch_users = 0
+
+
+def _follower(index: int, real: Callable[[], float]) -> Callable[[], float]:
+    def now() -> float:
+        followed = _followed.get()
+        if followed is None:
+            return real()
+        clock, start_ns, bases = followed
+        return bases[index] + (clock.ns - start_ns) / 1e9
+
+    return now

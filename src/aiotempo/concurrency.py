@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 
 from . import _pytest_internals as internals
-from . import capture, config, items, loops, reporting, runner, scopes
+from . import capture, clock, config, items, loops, reporting, runner, scopes
 
 #: Fixtures that change process-wide state, so their tests run exclusively.
 EXCLUSIVE_FIXTURES = frozenset(
@@ -52,11 +52,12 @@ EXCLUSIVE_FIXTURES = frozenset(
     }
 )
 #: Names in a test's code that reveal process-wide changes (``pytest.warns`` and friends).
-_EXCLUSIVE_CODE_NAMES = {
-    "warns": "pytest.warns",
-    "deprecated_call": "pytest.deprecated_call",
-    "patch": "unittest.mock.patch",
-    "MonkeyPatch": "pytest.MonkeyPatch",
+_EXCLUSIVE_CALLS: dict[str, tuple[str, tuple[object, ...]]] = {
+    # name used in the test's code: (what it is, the modules it is reached through)
+    "warns": ("pytest.warns", (pytest,)),
+    "deprecated_call": ("pytest.deprecated_call", (pytest,)),
+    "MonkeyPatch": ("pytest.MonkeyPatch", (pytest,)),
+    "patch": ("unittest.mock.patch", (unittest.mock, unittest)),
 }
 
 #: The test whose code is running, in its greenlet and in every task it spawns.
@@ -116,8 +117,8 @@ def plan(item: pytest.Item) -> Plan:
     if getattr(function, "patchings", None):  # @unittest.mock.patch(...) decorators
         result.exclusive.append("unittest.mock.patch")
     code = getattr(function, "__code__", None)
-    for name, shown in _EXCLUSIVE_CODE_NAMES.items():
-        if code is not None and name in code.co_names and shown not in result.exclusive:
+    for name, (shown, modules) in _EXCLUSIVE_CALLS.items():
+        if shown not in result.exclusive and _calls(function, code, name, modules):
             result.exclusive.append(shown)
     if item.config.getoption("reruns", 0) or item.get_closest_marker("flaky"):
         result.exclusive.append("reruns (pytest-rerunfailures)")
@@ -128,6 +129,18 @@ def plan(item: pytest.Item) -> Plan:
 
 #: Called with each test and the seconds its protocol took, as soon as it is done.
 OnDone = Callable[[pytest.Item, float], None]
+
+
+def _calls(function: Any, code: Any, name: str, modules: tuple[object, ...]) -> bool:
+    """Whether the test's own code uses ``name`` from one of ``modules`` (not, say, an HTTP
+    client's ``patch`` method)."""
+    if code is None or name not in code.co_names:
+        return False
+    namespace = getattr(function, "__globals__", {})
+    direct = getattr(modules[0], name, None)
+    return namespace.get(name) is direct or any(
+        namespace.get(used) in modules for used in code.co_names
+    )
 
 
 def run_items(
@@ -207,23 +220,33 @@ def run_batch(
             _patches_reported(scheduler),
             _batch_protocol(session.config),
         ):
-            _run_containing_escapes(loop, scheduler.run(after))
+            _run_containing_escapes(loop, scheduler, after)
     finally:
         loops.give_back_batch(batch, loop, after)
     if scheduler.stopped_by_user:
         raise KeyboardInterrupt
 
 
-def _run_containing_escapes(loop: asyncio.AbstractEventLoop, coro: Any) -> None:
-    """Run the scheduler; a ``SystemExit`` (or other ``BaseException``) that a task of a test
-    raises would stop the loop and every test on it: it fails that test instead."""
-    scheduler = loop.create_task(coro)
+def _run_containing_escapes(
+    loop: asyncio.AbstractEventLoop, batch: Batch, after: pytest.Item | None
+) -> None:
+    """Run the scheduler; what stops the loop fails the tests it concerns instead.
+
+    A ``SystemExit`` (or other ``BaseException``) raised by a task of a test fails that test;
+    a virtual clock's ``Deadlock`` (every test in flight waits for what cannot happen) fails
+    every test in flight.
+    """
+    scheduler = loop.create_task(batch.run(after))
     while True:
         try:
             loop.run_until_complete(scheduler)
             return
         except KeyboardInterrupt:
             raise
+        except clock.Deadlock as error:
+            if scheduler.done():
+                raise
+            batch.interrupt_in_flight(error)
         except BaseException as error:
             item = None if scheduler.done() else _item_of_escaped(error)
             test = item.stash.get(runner.TEST_TASKS, None) if item is not None else None
@@ -367,10 +390,14 @@ class Batch:
         self._changed.set()
 
     def _cancel_in_flight(self, reason: str) -> None:
+        self.interrupt_in_flight(internals.skip_test(f"cancelled: {reason}"))
+
+    def interrupt_in_flight(self, error: BaseException) -> None:
+        """Make every test in flight end with ``error`` where it waits."""
         for item in self._in_flight:
             test = item.stash.get(runner.TEST_TASKS, None)
             if test is not None:
-                test.interrupt(internals.skip_test(f"cancelled: {reason}"))
+                test.interrupt(error)
 
     async def _protocol(self, item: pytest.Item, after: pytest.Item | None) -> None:
         def protocol() -> None:

@@ -122,10 +122,12 @@ def aiotempo_marker(item: pytest.Item) -> config.AiotempoMarker:
 
 
 def _parse_aiotempo_marker(item: pytest.Item) -> config.AiotempoMarker:
-    mark = marks(item).get("aiotempo")
-    if mark is None:
+    """All ``aiotempo`` marks of the test, module to function, merged: the closest wins."""
+    if "aiotempo" not in marks(item):
         return config.AiotempoMarker()
-    return config.parse_aiotempo_marker(mark, item.nodeid)
+    found = list(item.iter_markers("aiotempo"))  # closest first
+    merged = functools.reduce(lambda far, near: far.combined_with(near), reversed(found))
+    return config.parse_aiotempo_marker(merged, item.nodeid)
 
 
 def virtual_clock(item: pytest.Item) -> bool:

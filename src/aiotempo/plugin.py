@@ -217,8 +217,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, o
         return (yield)
     loop = loops.of_test(pyfuncitem)
     virtual_clock = clock_of(loop)
-    if virtual_clock is not None:  # threads its fixtures started are not the test's
-        virtual_clock.ignore_current_threads()
+    if virtual_clock is not None and not concurrency.in_batch(pyfuncitem):
+        virtual_clock.ignore_current_threads()  # threads its fixtures started are not its own
     with items.body_on_loop(pyfuncitem, loop):
         return (yield)
 
