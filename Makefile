@@ -31,8 +31,9 @@ $(DEMO_VENV)/.installed: pyproject.toml
 	touch $@
 
 ## demo: run examples/ under pytest-asyncio and under aiotempo, and print what aiotempo saved
+DEMO_ARGS ?= --asyncio-concurrency=8 --asyncio-clock=virtual
 demo: $(DEMO_VENV)/.installed
-	$(DEMO_VENV)/bin/python examples/run_demo.py $(ARGS)
+	$(DEMO_VENV)/bin/python examples/run_demo.py $(DEMO_ARGS)
 
 ## test: lint, type-check and run the whole suite (examples included) on the newest Python/pytest
 test: $(VENV)/.installed lint types pytest
