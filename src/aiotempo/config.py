@@ -54,6 +54,10 @@ class Settings:
     concurrency: int
     #: Real seconds a test may take from the start of its setup; ``None``: no limit.
     timeout: float | None
+    #: Runs of each async test with a perturbed interleaving (0: no exploration).
+    explore: int
+    #: The seed of the perturbation; ``None``: asyncio's own order.
+    seed: int | None
 
 
 def add_options(parser: pytest.Parser, *, shared: bool) -> None:
@@ -81,6 +85,19 @@ def add_options(parser: pytest.Parser, *, shared: bool) -> None:
         "fail a test that takes longer than SECONDS (real time from the start of its setup), "
         "showing every task's await chain; 0 (default): no limit",
         default="0",
+    )
+    _add_option_and_ini(
+        parser,
+        "explore",
+        "run each async test N times, each with another seeded interleaving of its tasks, "
+        "to find races (0, default: off)",
+        default="0",
+    )
+    _add_option_and_ini(
+        parser,
+        "seed",
+        "perturb the interleaving of tasks with this seed (replays a run of --asyncio-explore)",
+        default="",
     )
     _add_option_and_ini(
         parser,
@@ -177,7 +194,33 @@ def read_settings(config: pytest.Config) -> Settings:
         patch_time=bool(_option_or_ini(config, "patch_time")),
         concurrency=_concurrency(_option_or_ini(config, "concurrency")),
         timeout=_timeout(_option_or_ini(config, "timeout"), "asyncio_timeout"),
+        explore=_whole_number(_option_or_ini(config, "explore"), "asyncio_explore", "runs"),
+        seed=_seed(_option_or_ini(config, "seed")),
     )
+
+
+def _whole_number(value: str, name: str, what: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise pytest.UsageError(
+            f"{name} = {value!r} is not valid; use a number of {what}, 0 or more"
+        )
+    return number
+
+
+def _seed(value: str) -> int | None:
+    if value in ("", None):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise pytest.UsageError(
+            f"asyncio_seed = {value!r} is not valid; use a whole number, e.g. the seed a "
+            "failing run of --asyncio-explore printed"
+        ) from None
 
 
 def _timeout(value: Any, where: str) -> float | None:

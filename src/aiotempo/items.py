@@ -145,6 +145,15 @@ def timeout(item: pytest.Item) -> float | None:
     return settings(item).timeout if marked is None else (marked or None)
 
 
+def seed(item: pytest.Item) -> int | None:
+    """The seed that perturbs the test's interleaving (``--asyncio-explore``/``-seed``)."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "_aiotempo_seed" in callspec.params:
+        explored: int = callspec.params["_aiotempo_seed"]
+        return explored
+    return settings(item).seed if is_async_test(item) else None
+
+
 def validate_markers(item: pytest.Item) -> bool:
     """Check the test's markers; return whether the deprecated ``scope=`` argument was used."""
     aiotempo_marker(item)

@@ -29,7 +29,7 @@ import pluggy
 import pytest
 
 from . import _pytest_internals as internals
-from . import clock, items, runner, scopes
+from . import clock, explore, items, runner, scopes
 from .config import MarkerError, ScopeName
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
@@ -298,6 +298,9 @@ def of_test(item: pytest.Item) -> asyncio.AbstractEventLoop:
     if taken is None:
         taken = item.stash[_TEST_LOOP] = _take_for_test(item)
         set_current(taken[0])
+        seed = items.seed(item)
+        if seed is not None:
+            explore.perturb(taken[0], seed)
     return taken[0]
 
 
@@ -390,6 +393,7 @@ def release(item: pytest.Item, nextitem: pytest.Item | None, *, in_batch: bool =
             del item.stash[_TEST_LOOP]
             set_current(None)
             loop, spec, owned = taken
+            explore.restore(loop)
             closed_by_test = owned and loop.is_closed()
             if spec is not None:
                 loops.give_back(spec, loop)

@@ -13,6 +13,7 @@ from . import (
     __version__,
     coexist,
     concurrency,
+    explore,
     fixtures,
     items,
     loops,
@@ -86,6 +87,9 @@ def pytest_report_header(config: pytest.Config) -> str:
 @pytest.hookimpl(tryfirst=True)
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     definition = metafunc.definition
+    runs = items.settings_of(metafunc.config).explore
+    if runs and items.is_async_test(definition):
+        explore.parametrize(metafunc, runs, items.settings_of(metafunc.config).seed or 0)
     if not metafunc.config.hook.pytest_asyncio_loop_factories.get_hookimpls():
         return
     if not items.is_async_test(definition):
@@ -249,6 +253,28 @@ def event_loop_policy() -> Any:
 def _aiotempo_loop_factory(request: pytest.FixtureRequest) -> loops.LoopFactory | None:
     """The loop factory a test is parametrized with (see ``pytest_asyncio_loop_factories``)."""
     return getattr(request, "param", None)
+
+
+@pytest.fixture
+def _aiotempo_seed(request: pytest.FixtureRequest) -> int:
+    """The seed of one explored run of a test (see ``--asyncio-explore``)."""
+    seed: int = request.param
+    return seed
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    seed = items.seed(item) if report.failed and call.when == "call" else None
+    if seed is not None:
+        reporting.notice(
+            item.config,
+            "a run with a perturbed interleaving failed (a race?); replay it with",
+            explore.replay_line(item.nodeid, seed),
+        )
+    return report
 
 
 @pytest.fixture

@@ -1,0 +1,102 @@
+"""--asyncio-explore and --asyncio-seed: find a race by perturbing interleavings, replay it."""
+
+import re
+
+import pytest
+
+RACE = """
+import asyncio, pytest
+
+async def deposit(account, wait, lock):
+    for _ in range(wait):
+        await asyncio.sleep(0)
+    async with lock:
+        balance = account["balance"]  # read ...
+        await asyncio.sleep(0)         # ... await ...
+        account["balance"] = balance + 1  # ... write: a lost update if another task ran
+
+class NoLock:
+    async def __aenter__(self):
+        pass
+
+    async def __aexit__(self, *exc_info):
+        pass
+
+@pytest.mark.asyncio
+async def test_lost_update():
+    account = {"balance": 0}
+    await asyncio.gather(deposit(account, 0, NoLock()), deposit(account, 2, NoLock()))
+    assert account["balance"] == 2
+
+@pytest.mark.asyncio
+async def test_guarded_by_a_lock():
+    account, lock = {"balance": 0}, asyncio.Lock()
+    await asyncio.gather(deposit(account, 0, lock), deposit(account, 2, lock))
+    assert account["balance"] == 2
+"""
+
+
+def test_the_race_passes_under_plain_scheduling(suite):
+    suite(RACE).runpytest().assert_outcomes(passed=2)
+
+
+def test_exploration_finds_the_race_and_prints_how_to_replay_it(suite):
+    pytester = suite(RACE)
+    result = pytester.runpytest("--asyncio-explore=20", "-p", "no:randomly")
+    outcomes = result.parseoutcomes()
+    assert outcomes["failed"] >= 1 and outcomes["passed"] == 40 - outcomes["failed"]
+    result.stdout.no_fnmatch_line("FAILED *test_guarded_by_a_lock*")
+    result.stdout.fnmatch_lines(
+        [
+            "*perturbed interleaving failed (a race?); replay it with: "
+            "pytest 'test_suite.py::test_lost_update' --asyncio-seed=*"
+        ]
+    )
+
+
+def test_replaying_a_failing_seed_fails_every_time(suite):
+    pytester = suite(RACE)
+    explored = pytester.runpytest("--asyncio-explore=20", "-p", "no:randomly")
+    seed = re.search(r"--asyncio-seed=(\d+)", explored.stdout.str()).group(1)
+    for _ in range(10):
+        replay = pytester.runpytest("test_suite.py::test_lost_update", f"--asyncio-seed={seed}")
+        replay.assert_outcomes(failed=1)
+
+
+def test_each_run_rebuilds_its_fixtures(suite):
+    pytester = suite(
+        """
+        import pytest, pytest_asyncio
+
+        built = []
+
+        @pytest_asyncio.fixture
+        async def resource():
+            built.append(object())
+            yield built[-1]
+
+        @pytest.mark.asyncio
+        async def test_uses(resource):
+            assert resource is built[-1]
+
+        def test_count():
+            assert len(built) == 5
+        """
+    )
+    result = pytester.runpytest("--asyncio-explore=5", "-p", "no:randomly", "-v")
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines(["*test_uses?seed=0? PASSED*", "*test_uses?seed=4? PASSED*"])
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("--asyncio-explore=-2", "asyncio_explore = '-2' is not valid"),
+        ("--asyncio-seed=lucky", "asyncio_seed = 'lucky' is not valid"),
+    ],
+)
+def test_invalid_values_are_one_clear_line(suite, option, message):
+    pytester = suite("def test_x():\n    pass\n")
+    result = pytester.runpytest(option)
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([f"ERROR: {message}*"])
