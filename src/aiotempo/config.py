@@ -27,7 +27,18 @@ FIXTURE_SCOPE = "fixture-scope"
 ASYNCIO_MARKER_ARGS = ("loop_scope", "scope", "loop_factories")
 
 #: Arguments of ``@pytest.mark.aiotempo``.
-AIOTEMPO_MARKER_ARGS = ("clock", "patch_time", "concurrent", "exclusive", "resources", "timeout")
+AIOTEMPO_MARKER_ARGS = (
+    "clock",
+    "patch_time",
+    "concurrent",
+    "exclusive",
+    "resources",
+    "timeout",
+    "leaks",
+    "allow_leaks",
+)
+#: Levels of a diagnostic check.
+LEVELS = ("off", "warn", "error")
 
 CLOCKS = ("real", "virtual")
 
@@ -58,6 +69,8 @@ class Settings:
     explore: int
     #: The seed of the perturbation; ``None``: asyncio's own order.
     seed: int | None
+    #: What to do about what a test leaves behind: off, warn or error.
+    leaks: str
 
 
 def add_options(parser: pytest.Parser, *, shared: bool) -> None:
@@ -98,6 +111,13 @@ def add_options(parser: pytest.Parser, *, shared: bool) -> None:
         "seed",
         "perturb the interleaving of tasks with this seed (replays a run of --asyncio-explore)",
         default="",
+    )
+    _add_option_and_ini(
+        parser,
+        "leaks",
+        "report what a test leaves behind (tasks, timers, threads, file descriptors, "
+        "unretrieved exceptions): off, warn (default: in the summary) or error (fail it)",
+        default="warn",
     )
     _add_option_and_ini(
         parser,
@@ -196,7 +216,14 @@ def read_settings(config: pytest.Config) -> Settings:
         timeout=_timeout(_option_or_ini(config, "timeout"), "asyncio_timeout"),
         explore=_whole_number(_option_or_ini(config, "explore"), "asyncio_explore", "runs"),
         seed=_seed(_option_or_ini(config, "seed")),
+        leaks=_level(_option_or_ini(config, "leaks"), "asyncio_leaks"),
     )
+
+
+def _level(value: str, name: str) -> str:
+    if value not in LEVELS:
+        raise pytest.UsageError(f"{name} = {value!r} is not valid; use one of: off, warn, error")
+    return value
 
 
 def _whole_number(value: str, name: str, what: str) -> int:
@@ -317,6 +344,10 @@ class AiotempoMarker:
     resources: tuple[str, ...] = ()
     #: Seconds, overriding ``--asyncio-timeout`` (0: no limit); ``None`` follows the option.
     timeout: float | None = None
+    #: The leak check's level for this test; ``None`` follows the option.
+    leaks: str | None = None
+    #: Texts of findings to ignore (known, benign leaks).
+    allow_leaks: tuple[str, ...] = ()
 
 
 def parse_aiotempo_marker(mark: pytest.Mark, test: str) -> AiotempoMarker:
@@ -355,6 +386,20 @@ def parse_aiotempo_marker(mark: pytest.Mark, test: str) -> AiotempoMarker:
             timeout = _timeout(timeout, f"{test}: @pytest.mark.aiotempo(timeout=...)") or 0.0
         except pytest.UsageError as error:
             raise MarkerError(str(error)) from None
+    leaks = mark.kwargs.get("leaks")
+    if leaks is not None and leaks not in LEVELS:
+        raise MarkerError(
+            f"{test}: @pytest.mark.aiotempo(leaks={leaks!r}) is not a level; use one of: "
+            "off, warn, error"
+        )
+    allow = mark.kwargs.get("allow_leaks", ())
+    if isinstance(allow, str):
+        allow = (allow,)
+    if not isinstance(allow, (list, tuple)) or not all(isinstance(a, str) for a in allow):
+        raise MarkerError(
+            f"{test}: @pytest.mark.aiotempo(allow_leaks={allow!r}) must be texts of findings "
+            "to ignore, e.g. allow_leaks=['heartbeat']"
+        )
     return AiotempoMarker(
         clock,
         flags["patch_time"],
@@ -362,6 +407,8 @@ def parse_aiotempo_marker(mark: pytest.Mark, test: str) -> AiotempoMarker:
         bool(flags["exclusive"]),
         tuple(sorted(resources)),
         timeout,
+        leaks,
+        tuple(allow),
     )
 
 

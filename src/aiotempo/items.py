@@ -145,6 +145,10 @@ def timeout(item: pytest.Item) -> float | None:
     return settings(item).timeout if marked is None else (marked or None)
 
 
+def leaks_level(item: pytest.Item) -> str:
+    return aiotempo_marker(item).leaks or settings(item).leaks
+
+
 def seed(item: pytest.Item) -> int | None:
     """The seed that perturbs the test's interleaving (``--asyncio-explore``/``-seed``)."""
     callspec = getattr(item, "callspec", None)

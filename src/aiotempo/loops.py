@@ -29,7 +29,7 @@ import pluggy
 import pytest
 
 from . import _pytest_internals as internals
-from . import clock, explore, items, runner, scopes
+from . import clock, diagnostics, explore, items, reporting, runner, scopes
 from .config import MarkerError, ScopeName
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
@@ -71,6 +71,7 @@ class LoopSpec:
 #: A test's loop, with the spec of the pool it goes back to (``None``: a scoped loop) and
 #: whether aiotempo owns it (not when it comes from an overridden ``event_loop`` fixture).
 _TEST_LOOP = pytest.StashKey["tuple[asyncio.AbstractEventLoop, LoopSpec | None, bool]"]()
+_LEAKS = pytest.StashKey[diagnostics.LeakCheck]()
 
 
 def set_current(loop: asyncio.AbstractEventLoop | None) -> None:
@@ -314,7 +315,10 @@ def _take_for_test(
     scope = scopes.test_loop_scope(item)
     loops = item.config.stash[LOOPS]
     if scope == "function":
-        return loops.take(spec), spec, True
+        loop = loops.take(spec)
+        if items.leaks_level(item) != "off":
+            item.stash[_LEAKS] = diagnostics.LeakCheck(loop)
+        return loop, spec, True
     return loops.scoped(scope_node(item, scope), spec), None, True
 
 
@@ -353,6 +357,21 @@ def spec_of(item: pytest.Item) -> LoopSpec:
     callspec = getattr(item, "callspec", None)
     factory = callspec.params.get(FACTORY_FIXTURE) if callspec is not None else None
     return LoopSpec(policy, factory, items.virtual_clock(item))
+
+
+def _leaks(item: pytest.Item) -> list[str]:
+    """What the test left behind, reported (``warn``) and returned (``error`` fails it)."""
+    check = item.stash.get(_LEAKS, None)
+    if check is None:
+        return []
+    del item.stash[_LEAKS]
+    allow = items.aiotempo_marker(item).allow_leaks
+    found = [finding for finding in check.findings() if not diagnostics.allowed(finding, allow)]
+    if found:
+        item.add_report_section("teardown", "aiotempo leaks", "\n".join(found))
+        for finding in found:
+            reporting.finding(item.config, "leaks", item.nodeid, finding)
+    return found
 
 
 def take_for_batch(batch: Sequence[pytest.Item]) -> asyncio.AbstractEventLoop:
@@ -395,8 +414,11 @@ def release(item: pytest.Item, nextitem: pytest.Item | None, *, in_batch: bool =
             loop, spec, owned = taken
             explore.restore(loop)
             closed_by_test = owned and loop.is_closed()
+            leaks = _leaks(item) if not closed_by_test else []
             if spec is not None:
                 loops.give_back(spec, loop)
+            if leaks and items.leaks_level(item) == "error":
+                raise diagnostics.LeakError(f"{item.nodeid} left behind:\n  " + "\n  ".join(leaks))
             if closed_by_test:
                 raise runner.AsyncioMisuse(
                     f"{item.nodeid}: closed its event loop; aiotempo owns that loop, so leave it "

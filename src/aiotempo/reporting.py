@@ -21,6 +21,12 @@ def notice(config: pytest.Config, message: str, where: str) -> None:
 
 
 _EXCLUSIVE = pytest.StashKey["Counter[str]"]()
+_FINDINGS = pytest.StashKey[list[tuple[str, str, str]]]()
+
+
+def finding(config: pytest.Config, kind: str, nodeid: str, text: str) -> None:
+    """Record what a diagnostic check found about a test (shown at level ``warn``)."""
+    config.stash.setdefault(_FINDINGS, []).append((kind, nodeid, text))
 
 
 def count_exclusive(config: pytest.Config, reasons: list[str]) -> None:
@@ -31,9 +37,12 @@ def count_exclusive(config: pytest.Config, reasons: list[str]) -> None:
 def write_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     notices = config.stash.get(_NOTICES, {})
     exclusive = config.stash.get(_EXCLUSIVE, Counter())
-    if not notices and not exclusive:
+    findings = config.stash.get(_FINDINGS, [])
+    if not notices and not exclusive and not findings:
         return
     terminalreporter.section("aiotempo")
+    for kind, nodeid, text in findings:
+        terminalreporter.line(f"{kind}: {nodeid}: {text}")
     if exclusive:
         terminalreporter.line("why not concurrent: tests that ran exclusively, by reason:")
         for reason, count in exclusive.most_common():
