@@ -61,7 +61,9 @@ def test_error_level_fails_the_teardown_of_the_leaky_test(suite):
     pytester = suite(LEAKY)
     result = pytester.runpytest("--asyncio-leaks=error", "-p", "no:randomly")
     result.assert_outcomes(passed=6, errors=5)
-    result.stdout.fnmatch_lines(["*LeakError: test_suite.py::test_task left behind:"])
+    result.stdout.fnmatch_lines(
+        ["test_suite.py::test_task left behind (--asyncio-leaks=error):", "  task 'heartbeat'*"]
+    )
 
 
 def test_off_level_and_the_marker(suite):

@@ -32,10 +32,6 @@ _SLEEP_TIMER = asyncio.futures._set_result_unless_cancelled  # type: ignore[attr
 _BENIGN_THREADS = ("waitpid-", "_run_safe_shutdown_loop")
 
 
-class LeakError(Exception):
-    """A test left something behind and ``--asyncio-leaks=error`` asks to fail it."""
-
-
 class LeakCheck:
     """What a loop and the process hold when a test starts, to compare at its end."""
 

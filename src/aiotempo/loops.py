@@ -418,7 +418,10 @@ def release(item: pytest.Item, nextitem: pytest.Item | None, *, in_batch: bool =
             if spec is not None:
                 loops.give_back(spec, loop)
             if leaks and items.leaks_level(item) == "error":
-                raise diagnostics.LeakError(f"{item.nodeid} left behind:\n  " + "\n  ".join(leaks))
+                pytest.fail(
+                    f"{item.nodeid} left behind (--asyncio-leaks=error):\n  " + "\n  ".join(leaks),
+                    pytrace=False,
+                )
             if closed_by_test:
                 raise runner.AsyncioMisuse(
                     f"{item.nodeid}: closed its event loop; aiotempo owns that loop, so leave it "
