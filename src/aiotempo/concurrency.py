@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import functools
 import signal
 import time
@@ -60,10 +59,7 @@ _EXCLUSIVE_CALLS: dict[str, tuple[str, tuple[object, ...]]] = {
     "patch": ("unittest.mock.patch", (unittest.mock, unittest)),
 }
 
-#: The test whose code is running, in its greenlet and in every task it spawns.
-current_item: contextvars.ContextVar[pytest.Item | None] = contextvars.ContextVar(
-    "aiotempo_current_item", default=None
-)
+current_item = runner.current_item
 
 _BATCH = pytest.StashKey["Batch"]()
 

@@ -36,6 +36,7 @@ AIOTEMPO_MARKER_ARGS = (
     "timeout",
     "leaks",
     "allow_leaks",
+    "blocking",
 )
 #: Levels of a diagnostic check.
 LEVELS = ("off", "warn", "error")
@@ -71,6 +72,10 @@ class Settings:
     seed: int | None
     #: What to do about what a test leaves behind: off, warn or error.
     leaks: str
+    #: What to do about a loop blocked by a test: off, warn or error.
+    blocking: str
+    #: Real seconds the loop must not turn for to count as blocked.
+    blocking_threshold: float
 
 
 def add_options(parser: pytest.Parser, *, shared: bool) -> None:
@@ -118,6 +123,19 @@ def add_options(parser: pytest.Parser, *, shared: bool) -> None:
         "report what a test leaves behind (tasks, timers, threads, file descriptors, "
         "unretrieved exceptions): off, warn (default: in the summary) or error (fail it)",
         default="warn",
+    )
+    _add_option_and_ini(
+        parser,
+        "blocking",
+        "report a test that blocks its loop (a blocking call or a CPU hog): off, warn "
+        "(default: in the summary) or error (fail it)",
+        default="warn",
+    )
+    _add_option_and_ini(
+        parser,
+        "blocking_threshold",
+        "seconds the loop must not turn for to count as blocked (default 0.1)",
+        default="0.1",
     )
     _add_option_and_ini(
         parser,
@@ -217,7 +235,18 @@ def read_settings(config: pytest.Config) -> Settings:
         explore=_whole_number(_option_or_ini(config, "explore"), "asyncio_explore", "runs"),
         seed=_seed(_option_or_ini(config, "seed")),
         leaks=_level(_option_or_ini(config, "leaks"), "asyncio_leaks"),
+        blocking=_level(_option_or_ini(config, "blocking"), "asyncio_blocking"),
+        blocking_threshold=_positive_seconds(
+            _option_or_ini(config, "blocking_threshold"), "asyncio_blocking_threshold"
+        ),
     )
+
+
+def _positive_seconds(value: str, name: str) -> float:
+    seconds = _timeout(value, name)
+    if seconds is None:
+        raise pytest.UsageError(f"{name} = {value!r} is not valid; use a number of seconds > 0")
+    return seconds
 
 
 def _level(value: str, name: str) -> str:
@@ -348,6 +377,8 @@ class AiotempoMarker:
     leaks: str | None = None
     #: Texts of findings to ignore (known, benign leaks).
     allow_leaks: tuple[str, ...] = ()
+    #: The blocking check's level for this test; ``None`` follows the option.
+    blocking: str | None = None
 
 
 def parse_aiotempo_marker(mark: pytest.Mark, test: str) -> AiotempoMarker:
@@ -386,12 +417,7 @@ def parse_aiotempo_marker(mark: pytest.Mark, test: str) -> AiotempoMarker:
             timeout = _timeout(timeout, f"{test}: @pytest.mark.aiotempo(timeout=...)") or 0.0
         except pytest.UsageError as error:
             raise MarkerError(str(error)) from None
-    leaks = mark.kwargs.get("leaks")
-    if leaks is not None and leaks not in LEVELS:
-        raise MarkerError(
-            f"{test}: @pytest.mark.aiotempo(leaks={leaks!r}) is not a level; use one of: "
-            "off, warn, error"
-        )
+    leaks = _marker_level(mark.kwargs.get("leaks"), "leaks", test)
     allow = mark.kwargs.get("allow_leaks", ())
     if isinstance(allow, str):
         allow = (allow,)
@@ -409,7 +435,17 @@ def parse_aiotempo_marker(mark: pytest.Mark, test: str) -> AiotempoMarker:
         timeout,
         leaks,
         tuple(allow),
+        _marker_level(mark.kwargs.get("blocking"), "blocking", test),
     )
+
+
+def _marker_level(value: str | None, name: str, test: str) -> str | None:
+    if value is not None and value not in LEVELS:
+        raise MarkerError(
+            f"{test}: @pytest.mark.aiotempo({name}={value!r}) is not a level; use one of: "
+            "off, warn, error"
+        )
+    return value
 
 
 def _check_arguments(mark: pytest.Mark, known: Sequence[str], test: str) -> None:

@@ -18,8 +18,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures.thread
 import gc
+import linecache
 import os
+import sys
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,7 +32,7 @@ LEVELS = ("off", "warn", "error")
 _SLEEP_TIMER = asyncio.futures._set_result_unless_cancelled  # type: ignore[attr-defined]
 
 #: Threads libraries start for a moment on their own (not the test's doing).
-_BENIGN_THREADS = ("waitpid-", "_run_safe_shutdown_loop")
+_BENIGN_THREADS = ("waitpid-", "_run_safe_shutdown_loop", "aiotempo-")
 
 
 class LeakCheck:
@@ -135,3 +138,142 @@ def _is_open(fd: int) -> bool:
     except OSError:
         return False
     return True
+
+
+class Heartbeat:
+    """Wraps a loop's selector to tell when the loop last turned (a blocked loop does not)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.beats = 0
+        self.waiting = False
+        self._selector = loop._selector  # type: ignore[attr-defined]
+        loop._selector = self  # type: ignore[attr-defined]
+
+    def select(self, timeout: float | None = None) -> Any:
+        self.beats += 1
+        self.waiting = True
+        try:
+            return self._selector.select(timeout)
+        finally:
+            self.waiting = False
+            self.beats += 1
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._selector, name)
+
+
+class _Watched:
+    def __init__(self, heartbeat: Heartbeat, thread_id: int, on_block: Any) -> None:
+        self.heartbeat = heartbeat
+        self.thread_id = thread_id
+        self.on_block = on_block
+        self.beats = -1
+        self.since = 0.0
+        self.cpu_since = 0.0
+        self.reported = -1
+
+
+class BlockingWatchdog:
+    """A thread noticing when a watched loop has not turned for longer than a threshold.
+
+    It samples the loop thread's stack while the loop is blocked and tells, from the thread's
+    CPU time, a CPU hog from a blocking wait. Real time throughout: it works the same under
+    the virtual clock (whose ``loop.time()`` does not move while a callback runs).
+    """
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+        self._watched: dict[asyncio.AbstractEventLoop, _Watched] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, loop: asyncio.AbstractEventLoop, on_block: Any) -> None:
+        """Watch ``loop`` (run by this thread); ``on_block(report)`` is called from the
+        watchdog's thread, once per stall."""
+        heartbeat = getattr(loop._selector, "beats", None)  # type: ignore[attr-defined]
+        if heartbeat is None:
+            Heartbeat(loop)
+        with self._lock:
+            selector = loop._selector  # type: ignore[attr-defined]
+            self._watched[loop] = _Watched(selector, threading.get_ident(), on_block)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="aiotempo-blocking-watchdog", daemon=True
+                )
+                self._thread.start()
+
+    def unwatch(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            self._watched.pop(loop, None)
+
+    def _run(self) -> None:
+        from time import monotonic
+
+        from .timeouts import _debugger_active
+
+        while True:
+            time.sleep(self.threshold / 4)
+            with self._lock:
+                watched = list(self._watched.items())
+                if not watched:  # ends with the last watched loop; watch() starts it again
+                    self._thread = None
+                    return
+            now = monotonic()
+            for loop, state in watched:
+                beats = state.heartbeat.beats
+                cpu = _thread_cpu(state.thread_id)
+                if beats != state.beats or state.heartbeat.waiting or not loop.is_running():
+                    state.beats, state.since, state.cpu_since = beats, now, cpu
+                    continue
+                stalled = now - state.since
+                if stalled < self.threshold or state.reported == beats:
+                    continue
+                if _debugger_active(state.thread_id):
+                    continue
+                state.reported = beats
+                busy = (cpu - state.cpu_since) / stalled if stalled else 0.0
+                report, context = _blocking_report(state.thread_id, stalled, busy)
+                state.on_block(report, context)
+
+
+def _thread_cpu(thread_id: int) -> float:
+    try:
+        return time.clock_gettime(time.pthread_getcpuclockid(thread_id))
+    except (AttributeError, OSError):  # not available here: every stall reads as a wait
+        return 0.0
+
+
+_NOT_USER_CODE = (
+    "/asyncio/",
+    "/aiotempo/",
+    "/_pytest/",
+    "/pluggy/",
+    "selectors.py",
+    "threading.py",
+)
+
+
+def _blocking_report(thread_id: int, stalled: float, busy: float) -> tuple[str, Any]:
+    """Where the loop's thread is stuck, whether it burns CPU or waits, and the context of
+    the callback it is in (the blocking test's, under concurrency)."""
+    frame = sys._current_frames().get(thread_id)
+    where, context = "", None
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not where and not any(part in filename for part in _NOT_USER_CODE):
+            line = linecache.getline(filename, frame.f_lineno).strip()
+            where = f"{os.path.relpath(filename)}:{frame.f_lineno} in {frame.f_code.co_name}"
+            where += f" ({line})" if line else ""
+        handle = frame.f_locals.get("self") if frame.f_code.co_name == "_run" else None
+        if isinstance(handle, asyncio.Handle):
+            context = handle._context  # type: ignore[attr-defined]
+            break
+        frame = frame.f_back
+    # A sleeping thread uses no CPU; a hog gets a share of it even on a busy machine.
+    kind = "a CPU hog" if busy > 0.25 else "a blocking wait (the thread was not on the CPU)"
+    report = (
+        f"the loop was blocked for at least {stalled * 1000:.0f} ms at "
+        f"{where or 'an unknown place'}: {kind}; move blocking work off the loop with "
+        "asyncio.to_thread()"
+    )
+    return report, context

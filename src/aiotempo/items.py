@@ -149,6 +149,10 @@ def leaks_level(item: pytest.Item) -> str:
     return aiotempo_marker(item).leaks or settings(item).leaks
 
 
+def blocking_level(item: pytest.Item) -> str:
+    return aiotempo_marker(item).blocking or settings(item).blocking
+
+
 def seed(item: pytest.Item) -> int | None:
     """The seed that perturbs the test's interleaving (``--asyncio-explore``/``-seed``)."""
     callspec = getattr(item, "callspec", None)

@@ -72,6 +72,9 @@ class LoopSpec:
 #: whether aiotempo owns it (not when it comes from an overridden ``event_loop`` fixture).
 _TEST_LOOP = pytest.StashKey["tuple[asyncio.AbstractEventLoop, LoopSpec | None, bool]"]()
 _LEAKS = pytest.StashKey[diagnostics.LeakCheck]()
+_BLOCKED = pytest.StashKey[list[str]]()
+#: The session's blocking watchdog, started when a test first needs it.
+BLOCKING = pytest.StashKey[diagnostics.BlockingWatchdog]()
 
 
 def set_current(loop: asyncio.AbstractEventLoop | None) -> None:
@@ -318,8 +321,27 @@ def _take_for_test(
         loop = loops.take(spec)
         if items.leaks_level(item) != "off":
             item.stash[_LEAKS] = diagnostics.LeakCheck(loop)
+        _watch_blocking(item, loop)
         return loop, spec, True
-    return loops.scoped(scope_node(item, scope), spec), None, True
+    loop = loops.scoped(scope_node(item, scope), spec)
+    _watch_blocking(item, loop)
+    return loop, None, True
+
+
+def _watch_blocking(item: pytest.Item, loop: asyncio.AbstractEventLoop) -> None:
+    """Have the blocking watchdog note stalls of ``loop`` against ``item``."""
+    if items.blocking_level(item) == "off":
+        return
+    blocked = item.stash[_BLOCKED] = []
+    _blocking_watchdog(item.config).watch(loop, lambda report, _: blocked.append(report))
+
+
+def _blocking_watchdog(config: pytest.Config) -> diagnostics.BlockingWatchdog:
+    watchdog = config.stash.get(BLOCKING, None)
+    if watchdog is None:
+        threshold = items.settings_of(config).blocking_threshold
+        watchdog = config.stash[BLOCKING] = diagnostics.BlockingWatchdog(threshold)
+    return watchdog
 
 
 def loop_if_taken(item: pytest.Item) -> asyncio.AbstractEventLoop | None:
@@ -359,6 +381,24 @@ def spec_of(item: pytest.Item) -> LoopSpec:
     return LoopSpec(policy, factory, items.virtual_clock(item))
 
 
+def _blocked(item: pytest.Item, loop: asyncio.AbstractEventLoop, watched: bool) -> list[str]:
+    """The stalls the watchdog noted against the test, reported (``warn``) and returned.
+
+    ``watched``: the loop was watched for this test alone (not for a batch).
+    """
+    blocked = item.stash.get(_BLOCKED, None)
+    if blocked is None:
+        return []
+    del item.stash[_BLOCKED]
+    if watched:
+        item.config.stash[BLOCKING].unwatch(loop)
+    for report in blocked:
+        reporting.finding(item.config, "blocking", item.nodeid, report)
+    if blocked:
+        item.add_report_section("call", "aiotempo blocking", "\n".join(blocked))
+    return list(blocked)
+
+
 def _leaks(item: pytest.Item) -> list[str]:
     """What the test left behind, reported (``warn``) and returned (``error`` fails it)."""
     check = item.stash.get(_LEAKS, None)
@@ -385,7 +425,16 @@ def take_for_batch(batch: Sequence[pytest.Item]) -> asyncio.AbstractEventLoop:
     for item in batch:
         item.stash[_TEST_LOOP] = (loop, None, True)
     set_current(loop)
+    if items.blocking_level(first) != "off":
+        _blocking_watchdog(first.config).watch(loop, _blocked_in_batch)
     return loop
+
+
+def _blocked_in_batch(report: str, context: Any) -> None:
+    """A stall during a batch goes to the test whose callback was running."""
+    item = context.get(runner.current_item) if context is not None else None
+    if item is not None and items.blocking_level(item) != "off":
+        item.stash.setdefault(_BLOCKED, []).append(report)
 
 
 def give_back_batch(
@@ -394,6 +443,8 @@ def give_back_batch(
     """After a batch: give its loop back (or keep its scope's) and close finished scopes."""
     loops = batch[0].config.stash[LOOPS]
     set_current(None)
+    if BLOCKING in batch[0].config.stash:
+        batch[0].config.stash[BLOCKING].unwatch(loop)
     if scopes.test_loop_scope(batch[0]) == "function":
         loops.give_back(spec_of(batch[0]), loop)
     loops.close_finished(after)
@@ -415,8 +466,11 @@ def release(item: pytest.Item, nextitem: pytest.Item | None, *, in_batch: bool =
             explore.restore(loop)
             closed_by_test = owned and loop.is_closed()
             leaks = _leaks(item) if not closed_by_test else []
+            blocked = _blocked(item, loop, watched=not in_batch)
             if spec is not None:
                 loops.give_back(spec, loop)
+            if blocked and items.blocking_level(item) == "error":
+                pytest.fail(f"{item.nodeid}: " + "\n".join(blocked), pytrace=False)
             if leaks and items.leaks_level(item) == "error":
                 pytest.fail(
                     f"{item.nodeid} left behind (--asyncio-leaks=error):\n  " + "\n  ".join(leaks),

@@ -85,6 +85,12 @@ class TestTasks:
         self.interrupt(TestTimeout(report))
 
 
+#: The test whose code is running during a concurrent batch, in its greenlet and in every
+#: task it spawns (so output, logs and findings reach the right test).
+current_item: contextvars.ContextVar[pytest.Item | None] = contextvars.ContextVar(
+    "aiotempo_current_item", default=None
+)
+
 #: A test's ``TestTasks``, from the start of its setup to the end of its teardown.
 TEST_TASKS = pytest.StashKey[TestTasks]()
 
