@@ -120,7 +120,11 @@ class VirtualClock:
             return "a reply still arriving from outside the loop"
         pool_threads = set(concurrent.futures.thread._threads_queues)
         for thread in threading.enumerate():
-            if thread not in self._baseline_threads and thread not in pool_threads:
+            if (
+                thread not in self._baseline_threads
+                and thread not in pool_threads
+                and not thread.name.startswith("aiotempo-")  # its own watchdogs
+            ):
                 return f"thread {thread.name!r}"
         return None
 

@@ -188,10 +188,14 @@ class BlockingWatchdog:
         self._thread: threading.Thread | None = None
 
     def watch(self, loop: asyncio.AbstractEventLoop, on_block: Any) -> None:
-        """Watch ``loop`` (run by this thread); ``on_block(report)`` is called from the
-        watchdog's thread, once per stall."""
-        heartbeat = getattr(loop._selector, "beats", None)  # type: ignore[attr-defined]
-        if heartbeat is None:
+        """Watch ``loop`` (run by this thread) until it is closed; ``on_block(report,
+        context)`` is called from the watchdog's thread, once per stall. Watching a watched
+        loop only changes who hears of its stalls (the next test on a reused loop)."""
+        state = self._watched.get(loop)
+        if state is not None:
+            state.on_block = on_block
+            return
+        if getattr(loop._selector, "beats", None) is None:  # type: ignore[attr-defined]
             Heartbeat(loop)
         with self._lock:
             selector = loop._selector  # type: ignore[attr-defined]
@@ -202,10 +206,6 @@ class BlockingWatchdog:
                 )
                 self._thread.start()
 
-    def unwatch(self, loop: asyncio.AbstractEventLoop) -> None:
-        with self._lock:
-            self._watched.pop(loop, None)
-
     def _run(self) -> None:
         from time import monotonic
 
@@ -214,6 +214,8 @@ class BlockingWatchdog:
         while True:
             time.sleep(self.threshold / 4)
             with self._lock:
+                for closed in [loop for loop in self._watched if loop.is_closed()]:
+                    del self._watched[closed]
                 watched = list(self._watched.items())
                 if not watched:  # ends with the last watched loop; watch() starts it again
                     self._thread = None

@@ -118,7 +118,10 @@ def _parse_asyncio_marker(item: pytest.Item) -> tuple[config.AsyncioMarker | Non
 
 def aiotempo_marker(item: pytest.Item) -> config.AiotempoMarker:
     """The test's validated ``aiotempo`` marker (empty if none)."""
-    return cached(item, _AIOTEMPO_MARKER, lambda: _parse_aiotempo_marker(item))
+    try:
+        return item.stash[_AIOTEMPO_MARKER]  # the hot path: asked several times per test
+    except KeyError:
+        return cached(item, _AIOTEMPO_MARKER, lambda: _parse_aiotempo_marker(item))
 
 
 def _parse_aiotempo_marker(item: pytest.Item) -> config.AiotempoMarker:

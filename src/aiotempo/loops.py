@@ -381,17 +381,12 @@ def spec_of(item: pytest.Item) -> LoopSpec:
     return LoopSpec(policy, factory, items.virtual_clock(item))
 
 
-def _blocked(item: pytest.Item, loop: asyncio.AbstractEventLoop, watched: bool) -> list[str]:
-    """The stalls the watchdog noted against the test, reported (``warn``) and returned.
-
-    ``watched``: the loop was watched for this test alone (not for a batch).
-    """
+def _blocked(item: pytest.Item) -> list[str]:
+    """The stalls the watchdog noted against the test, reported (``warn``) and returned."""
     blocked = item.stash.get(_BLOCKED, None)
     if blocked is None:
         return []
     del item.stash[_BLOCKED]
-    if watched:
-        item.config.stash[BLOCKING].unwatch(loop)
     for report in blocked:
         reporting.finding(item.config, "blocking", item.nodeid, report)
     if blocked:
@@ -443,8 +438,6 @@ def give_back_batch(
     """After a batch: give its loop back (or keep its scope's) and close finished scopes."""
     loops = batch[0].config.stash[LOOPS]
     set_current(None)
-    if BLOCKING in batch[0].config.stash:
-        batch[0].config.stash[BLOCKING].unwatch(loop)
     if scopes.test_loop_scope(batch[0]) == "function":
         loops.give_back(spec_of(batch[0]), loop)
     loops.close_finished(after)
@@ -466,7 +459,7 @@ def release(item: pytest.Item, nextitem: pytest.Item | None, *, in_batch: bool =
             explore.restore(loop)
             closed_by_test = owned and loop.is_closed()
             leaks = _leaks(item) if not closed_by_test else []
-            blocked = _blocked(item, loop, watched=not in_batch)
+            blocked = _blocked(item)
             if spec is not None:
                 loops.give_back(spec, loop)
             if blocked and items.blocking_level(item) == "error":
