@@ -174,10 +174,17 @@ class VirtualClock:
         """A reply has started to arrive: it holds the clock a little longer, for its rest."""
         if self._awaiting_reply:
             now = _real_monotonic()
+            local: set[Any] | None = None
             for key, mask in events:
-                if mask & selectors.EVENT_READ and key.fd in self._awaiting_reply:
+                transport = (
+                    self._awaiting_reply.get(key.fd) if mask & selectors.EVENT_READ else None
+                )
+                if transport is None:
+                    continue
+                del self._awaiting_reply[key.fd]
+                local = self._local_addresses() if local is None else local
+                if transport.get_extra_info("peername") not in local:  # served by this loop
                     self._replying[key.fd] = now + _REPLY_GRACE
-                    del self._awaiting_reply[key.fd]
         if self._replying:
             now = _real_monotonic()
             for fd in [fd for fd, until in self._replying.items() if until <= now]:

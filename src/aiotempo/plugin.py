@@ -26,6 +26,14 @@ from . import _pytest_internals as internals
 from .clock import VirtualClock, VirtualClockError, patch_time
 from .clock import of as clock_of
 from .config import MarkerError, add_options, read_settings
+from .doubles import (  # noqa: F401  (fixtures)
+    http_server,
+    make_http_server,
+    make_sqlite_db,
+    make_tcp_server,
+    sqlite_db,
+    tcp_server,
+)
 from .items import check_unittest_method
 from .runner import TEST_TASKS, TestTasks, current_test
 from .timeouts import Watchdog
