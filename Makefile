@@ -14,7 +14,7 @@ find_python = $(firstword $(wildcard $(HOME)/.pyenv/versions/$(1).*/bin/python$(
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test check lint types pytest matrix matrix-corners cell bench compat clean
+.PHONY: demo test check lint types pytest browser matrix matrix-corners cell bench compat clean
 
 $(VENV)/.installed: pyproject.toml
 	rm -rf $(VENV)
@@ -36,7 +36,18 @@ demo: $(DEMO_VENV)/.installed
 	$(DEMO_VENV)/bin/python examples/run_demo.py $(DEMO_ARGS)
 
 ## test: lint, type-check and run the whole suite (examples included) on the newest Python/pytest
-test: $(VENV)/.installed lint types pytest
+test: $(VENV)/.installed browser lint types pytest
+
+## browser: Debian's chromium for tests/test_timeline_browser.py (Playwright is a test extra);
+## without it those tests skip, or fail when CI is set
+CHROMIUM := /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+		sudo=$$(test "$$(id -u)" = 0 || echo sudo); \
+		command -v apt-get >/dev/null \
+		&& $$sudo apt-get update -qq \
+		&& $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+		|| echo "could not install $(CHROMIUM): the browser tests will skip (and fail on CI)"; }
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check $(LINTED)

@@ -144,6 +144,9 @@ def add_options(parser: pytest.Parser, *, shared: bool) -> None:
         "inside tests",
         flag=True,
     )
+    _add_option_and_ini(
+        parser, "report", "write a timeline of the run to this HTML file (see docs/report.md)"
+    )
     if not shared:
         return
     group.addoption(

@@ -20,6 +20,7 @@ from . import (
     ports,
     reporting,
     scopes,
+    timeline,
     workers,
 )
 from . import _pytest_internals as internals
@@ -66,6 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = config.stash[items.SETTINGS] = read_settings(config)
     config.stash[loops.LOOPS] = loops.Loops(settings.debug)
     config.stash[_WATCHDOG] = Watchdog()
+    timeline.register(config)  # only with --asyncio-report
     config.addinivalue_line(
         "markers", "asyncio(loop_scope=..., loop_factories=...): run the test on an asyncio loop"
     )

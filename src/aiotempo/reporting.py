@@ -10,6 +10,8 @@ from collections import Counter
 
 import pytest
 
+from . import timeline
+
 _NOTICES = pytest.StashKey[dict[str, list[str]]]()
 
 
@@ -25,8 +27,10 @@ _FINDINGS = pytest.StashKey[list[tuple[str, str, str]]]()
 
 
 def finding(config: pytest.Config, kind: str, nodeid: str, text: str) -> None:
-    """Record what a diagnostic check found about a test (shown at level ``warn``)."""
+    """Record what a diagnostic check found about a test (shown at level ``warn``, and on the
+    timeline report if one is written)."""
     config.stash.setdefault(_FINDINGS, []).append((kind, nodeid, text))
+    timeline.add_finding(config, nodeid, kind, text)
 
 
 def count_exclusive(config: pytest.Config, reasons: list[str]) -> None:
