@@ -341,3 +341,31 @@ def test_a_reply_arriving_in_parts_holds_the_clock_until_it_is_complete(suite):
     )
     result = pytester.runpytest_subprocess("--asyncio-clock=virtual", timeout=60)
     result.assert_outcomes(passed=1)
+
+
+def test_patched_time_leaves_pytests_own_timing_real(suite):
+    pytester = suite(
+        """
+        import asyncio, time, pytest
+
+        @pytest.mark.asyncio
+        async def test_sleeps_an_hour():
+            start = time.time()
+            await asyncio.sleep(3600)
+            assert time.time() - start == pytest.approx(3600, abs=1)
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--asyncio-clock=virtual",
+        "--asyncio-patch-time",
+        "--junitxml=out.xml",
+        "--durations=1",
+        "--durations-min=0",
+        timeout=60,
+    )
+    result.assert_outcomes(passed=1)
+    import xml.etree.ElementTree as ET
+
+    case = next(ET.parse(pytester.path / "out.xml").getroot().iter("testcase"))
+    assert float(case.get("time")) < 60  # real seconds, not the virtual hour
+    result.stdout.no_fnmatch_line("*36[0-9][0-9].*s call*")
