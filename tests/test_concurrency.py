@@ -728,3 +728,97 @@ def test_they_overlapped():
     result = pytester.runpytest("--asyncio-concurrency=3", "-p", "no:randomly")
     result.assert_outcomes(passed=4)
     result.stdout.no_fnmatch_line("*unittest.mock.patch*")
+
+
+def test_unraisable_exceptions_are_attributed_to_their_test(suite):
+    pytester = suite(
+        """
+        import asyncio, pytest
+
+        class Leaky:
+            def __del__(self):
+                raise RuntimeError("raised in __del__")
+
+        @pytest.mark.asyncio
+        async def test_drops_it():
+            await asyncio.sleep(0.05)
+            Leaky()  # reported when this test's call ends, after the others' have
+            await asyncio.sleep(0.2)
+
+        @pytest.mark.asyncio
+        @pytest.mark.parametrize("n", range(2))
+        async def test_bystander(n):
+            await asyncio.sleep(0.1)
+        """
+    )
+    result = pytester.runpytest("--asyncio-concurrency=3", "-p", "no:randomly")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        ["FAILED test_suite.py::test_drops_it - *PytestUnraisableExceptionWarning*"]
+    )
+
+
+def test_keyword_selection_leaves_the_rest_concurrent(suite):
+    pytester = suite(
+        FLIGHT
+        + """
+@pytest.mark.asyncio
+@pytest.mark.parametrize("n", range(3))
+async def test_selected(n):
+    await Flight.hold()
+
+@pytest.mark.asyncio
+async def test_deselected():
+    assert False
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("n", range(3))
+async def test_selected_too(n):
+    await Flight.hold()
+
+def test_selected_overlapped():
+    assert Flight.most == 6
+"""
+    )
+    result = pytester.runpytest("--asyncio-concurrency=6", "-k", "selected and not deselected")
+    result.assert_outcomes(passed=7, deselected=1)
+
+
+def test_last_failed_reruns_the_failures_of_a_concurrent_run(suite):
+    pytester = suite(
+        """
+        import asyncio, pytest
+
+        @pytest.mark.asyncio
+        @pytest.mark.parametrize("n", range(4))
+        async def test_n(n):
+            await asyncio.sleep(0.05 * (4 - n))  # they finish in reverse order
+            assert n % 2 == 0
+        """
+    )
+    pytester.runpytest("--asyncio-concurrency=4").assert_outcomes(passed=2, failed=2)
+    result = pytester.runpytest("--asyncio-concurrency=4", "--lf", "-v")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["run-last-failure: rerun previous 2 failures*"])
+    result.stdout.fnmatch_lines_random(["*test_n[[]1[]] FAILED*", "*test_n[[]3[]] FAILED*"])
+
+
+def test_durations_are_each_tests_own(suite):
+    pytester = suite(
+        """
+        import asyncio, pytest
+
+        @pytest.mark.asyncio
+        @pytest.mark.parametrize("seconds", [0.1, 0.5])
+        async def test_waits(seconds):
+            await asyncio.sleep(seconds)
+        """
+    )
+    result = pytester.runpytest("--asyncio-concurrency=2", "--durations=0", "-vv")
+    result.assert_outcomes(passed=2)
+    result.stdout.re_match_lines(
+        [
+            r"0\.[45]\ds call +test_suite\.py::test_waits\[0\.5\]",
+            r"0\.[12]\ds call +test_suite\.py::test_waits\[0\.1\]",
+        ]
+    )

@@ -203,3 +203,184 @@ def test_unused_port_fixtures(suite):
         """
     )
     pytester.runpytest().assert_outcomes(passed=3)
+
+
+def with_bystanders(tests: str) -> str:
+    """A test module: ``tests`` in a batch with three tests that overlap, then a check that
+    they did."""
+    return (
+        """
+import asyncio, pytest
+
+in_flight = set()
+most_in_flight = 0
+
+
+async def hold(name, seconds=0.2):
+    global most_in_flight
+    in_flight.add(name)
+    most_in_flight = max(most_in_flight, len(in_flight))
+    await asyncio.sleep(seconds)
+    in_flight.discard(name)
+"""
+        + tests
+        + """
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("n", range(3))
+async def test_bystander(n):
+    await hold(n)
+
+
+def test_bystanders_overlapped():
+    assert most_in_flight >= 3
+"""
+    )
+
+
+@pytest.mark.parametrize(
+    "args, mark",
+    [
+        (["--timeout=0.5", "--timeout-method=signal"], ""),
+        (["--timeout=0.5", "--timeout-method=thread"], ""),
+        ([], "@pytest.mark.timeout(0.5)"),
+    ],
+    ids=["signal", "thread", "marker"],
+)
+def test_pytest_timeout_fails_a_hanging_concurrent_test_alone(suite, args, mark):
+    # pytest-timeout's alarm is one per process (and its thread method ends the process)
+    pytester = suite(
+        with_bystanders(
+            f"""
+@pytest.mark.asyncio
+{mark}
+async def test_hangs():
+    await asyncio.sleep(60)
+"""
+        )
+    )
+    result = pytester.runpytest_subprocess(
+        "--asyncio-concurrency=4", "-p", "no:randomly", *args, timeout=60
+    )
+    result.assert_outcomes(passed=4, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*TestTimeout: test_suite.py::test_hangs: timed out after 0.5 s (pytest-timeout)"]
+    )
+
+
+def test_pytest_timeout_func_only_counts_the_test_function_alone(suite):
+    pytester = suite(
+        with_bystanders(
+            """
+@pytest.fixture
+async def slow_setup():
+    await asyncio.sleep(0.5)
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(0.3, func_only=True)
+async def test_quick_after_a_slow_setup(slow_setup):
+    await hold("quick", 0.1)
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(0.3, func_only=True)
+async def test_hangs():
+    await asyncio.sleep(60)
+"""
+        )
+    )
+    result = pytester.runpytest_subprocess(
+        "--asyncio-concurrency=5", "-p", "no:randomly", timeout=60
+    )
+    result.assert_outcomes(passed=5, failed=1)
+    result.stdout.fnmatch_lines(["*test_hangs: timed out after 0.3 s (pytest-timeout)"])
+
+
+def test_flaky_mark_reruns_a_concurrent_test_alone(suite):
+    pytester = suite(
+        with_bystanders(
+            """
+attempts = []
+
+
+@pytest.mark.asyncio
+@pytest.mark.flaky(reruns=2)
+async def test_flaky():
+    attempts.append(set(in_flight))
+    await hold("flaky", 0.05)
+    assert len(attempts) == 3
+
+
+def test_every_attempt_ran_alone():
+    assert attempts == [set(), set(), set()]
+"""
+        )
+    )
+    result = pytester.runpytest("--asyncio-concurrency=4", "-p", "no:randomly")
+    assert result.parseoutcomes() == {"passed": 6, "rerun": 2}
+    result.stdout.fnmatch_lines(["*1  reruns (pytest-rerunfailures)"])
+
+
+def test_reruns_option_with_concurrency(suite):
+    pytester = suite(
+        """
+        import asyncio, pytest
+
+        @pytest.mark.asyncio
+        @pytest.mark.parametrize("n", range(3))
+        async def test_passes(n):
+            await asyncio.sleep(0.05)
+
+        @pytest.mark.asyncio
+        async def test_fails():
+            await asyncio.sleep(0.05)
+            assert False
+        """
+    )
+    result = pytester.runpytest("--asyncio-concurrency=4", "--reruns=2")
+    assert result.parseoutcomes() == {"passed": 3, "failed": 1, "rerun": 2}
+    result.stdout.fnmatch_lines(["*4  reruns (pytest-rerunfailures)"])
+
+
+def test_coverage_measures_concurrent_tests_with_greenlet_concurrency(suite):
+    pytester = suite(
+        {
+            ".coveragerc": """
+                [run]
+                concurrency = greenlet, thread
+            """,
+            "conftest.py": """
+                import asyncio, pytest
+
+                @pytest.fixture(scope="module")
+                async def connection():
+                    await asyncio.sleep(0.05)
+                    yield "connection"
+
+                @pytest.fixture
+                def account(request):
+                    # other tests run while this waits for the module's connection
+                    connection = request.getfixturevalue("connection")
+                    name = f"account on {connection}"
+                    return name
+            """,
+            "test_suite.py": """
+                import asyncio, pytest
+
+                @pytest.mark.asyncio(loop_scope="module")
+                @pytest.mark.parametrize("n", range(4))
+                async def test_account(n, account):
+                    await asyncio.sleep(0.01)
+                    done = account.startswith("account")
+                    assert done
+            """,
+        }
+    )
+    result = pytester.runpytest_subprocess(
+        "--asyncio-concurrency=4", "--cov=.", "--cov-report=term-missing", timeout=60
+    )
+    result.assert_outcomes(passed=4)
+    result.stdout.re_match_lines(
+        [r"conftest\.py\s+\d+\s+0\s+100%", r"test_suite\.py\s+\d+\s+0\s+100%"]
+    )

@@ -89,3 +89,27 @@ def test_assumptions_about_fixture_internals(suite):
         }
     )
     pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=5)
+
+
+def test_assumptions_about_unraisable_exceptions(suite):
+    pytester = suite(
+        """
+        import collections
+        from aiotempo import _pytest_internals as internals
+
+        class Leaky:
+            def __del__(self):
+                raise RuntimeError("raised in __del__")
+
+        def test_queue_replaced(request):
+            shared = internals.unraisable_queue(request.config)
+            assert isinstance(shared, collections.deque)
+            replacement = collections.deque()
+            with internals.unraisable_queue_replaced(request.config, replacement):
+                Leaky()
+                assert internals.unraisable_queue(request.config) is replacement
+            assert len(replacement) == 1 and not shared
+            assert internals.unraisable_queue(request.config) is shared
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import os
 import sys
 from collections import Counter
@@ -21,6 +22,7 @@ from typing import Any
 import _pytest.fixtures as _fixtures
 import _pytest.logging as _logging
 import _pytest.runner as _runner
+import _pytest.unraisableexception as _unraisable
 import _pytest.warnings as _warnings
 import pytest
 from _pytest.fixtures import resolve_fixture_function as _resolve_fixture_function
@@ -288,3 +290,28 @@ LogCaptureHandler = _logging.LogCaptureHandler
 catching_logs = _logging.catching_logs
 caplog_records_key = _logging.caplog_records_key
 caplog_handler_key = _logging.caplog_handler_key
+
+
+def unraisable_queue(config: pytest.Config) -> Any:
+    """pytest's queue of unraisable exceptions that no test phase has collected yet (a
+    ``deque``), or ``None`` when its ``unraisableexception`` plugin is disabled."""
+    return config.stash.get(_unraisable.unraisable_exceptions, None)
+
+
+@contextlib.contextmanager
+def unraisable_queue_replaced(config: pytest.Config, queue: Any) -> Iterator[None]:
+    """Let ``queue`` stand for pytest's queue of unraisable exceptions.
+
+    pytest's ``sys.unraisablehook`` appends to the queue (``unraisable_hook`` with ``append``)
+    and each test phase ends by popping it empty and warning about each entry
+    (``collect_unraisable``, which reads the queue from ``config.stash``).
+    """
+    key = _unraisable.unraisable_exceptions
+    original, hook = config.stash[key], sys.unraisablehook
+    config.stash[key] = queue
+    sys.unraisablehook = functools.partial(_unraisable.unraisable_hook, append=queue.append)
+    try:
+        yield
+    finally:
+        sys.unraisablehook = hook
+        config.stash[key] = original

@@ -10,6 +10,7 @@ tests that run exclusively (``concurrency``).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import contextvars
 import io
@@ -68,7 +69,7 @@ def concurrent(
     current_item: contextvars.ContextVar[pytest.Item | None],
     runs_exclusively: Callable[[pytest.Item], bool],
 ) -> Iterator[None]:
-    """Route output, logs and warnings per test while a batch runs."""
+    """Route output, logs, warnings and unraisable exceptions per test while a batch runs."""
     original = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = _Router(sys.stdout, 0), _Router(sys.stderr, 1)
     catch_warnings_for_item = internals.original_catch_warnings_for_item()
@@ -80,13 +81,16 @@ def concurrent(
             return catch_warnings_for_item(config, ihook, when, item, **kwargs)
         return _test_warnings(ihook, when, item)
 
+    router = _LogRouter(current_item)
     try:
         with (
             _batch_warnings(config, catch_warnings_for_item),
+            _unraisable_per_test(config, current_item),
+            internals.catching_logs(router, level=None),
             internals.per_test_reporting(
                 config,
                 _item_capture,
-                lambda plugin, item, when: _item_logging(plugin, item, when, current_item),
+                lambda plugin, item, when: _item_logging(plugin, item, when, router),
                 item_warnings,
             ),
         ):
@@ -107,38 +111,37 @@ def _item_capture(when: str, item: pytest.Item) -> Iterator[None]:
         item.add_report_section(when, "stderr", buffers[1].getvalue())
 
 
-class _OnlyFrom(logging.Filter):
-    """Let through the records that the code of one test emitted."""
+class _LogRouter(logging.Handler):
+    """The batch's one root-logger handler: hands each record to the log handlers of the test
+    whose code emitted it (one lookup per record, whatever the number of tests in flight)."""
 
-    def __init__(self, item: pytest.Item, current_item: contextvars.ContextVar[Any]) -> None:
+    def __init__(self, current_item: contextvars.ContextVar[Any]) -> None:
         super().__init__()
-        self._item = item
         self._current_item = current_item
+        #: The (caplog, report) handlers of each test's current phase.
+        self.phases: dict[pytest.Item, tuple[logging.Handler, logging.Handler]] = {}
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        return self._current_item.get() is self._item
+    def handle(self, record: logging.LogRecord) -> bool:
+        for handler in self.phases.get(self._current_item.get(), ()):
+            if record.levelno >= handler.level:  # as Logger.callHandlers does
+                handler.handle(record)
+        return True
 
 
 @contextlib.contextmanager
-def _item_logging(
-    plugin: Any, item: pytest.Item, when: str, current_item: contextvars.ContextVar[Any]
-) -> Iterator[None]:
+def _item_logging(plugin: Any, item: pytest.Item, when: str, router: _LogRouter) -> Iterator[None]:
     """pytest's ``LoggingPlugin._runtest_for`` with handlers of the test's own."""
     caplog_handler = internals.LogCaptureHandler()
     report_handler = internals.LogCaptureHandler()
     report_handler.setFormatter(plugin.formatter)
-    for handler in caplog_handler, report_handler:
-        handler.addFilter(_OnlyFrom(item, current_item))
-    with (
-        internals.catching_logs(caplog_handler, level=None),
-        internals.catching_logs(report_handler, level=None),
-    ):
-        item.stash[internals.caplog_records_key][when] = caplog_handler.records
-        item.stash[internals.caplog_handler_key] = caplog_handler
-        try:
-            yield
-        finally:
-            item.add_report_section(when, "log", report_handler.stream.getvalue().strip())
+    router.phases[item] = caplog_handler, report_handler
+    item.stash[internals.caplog_records_key][when] = caplog_handler.records
+    item.stash[internals.caplog_handler_key] = caplog_handler
+    try:
+        yield
+    finally:
+        del router.phases[item]
+        item.add_report_section(when, "log", report_handler.stream.getvalue().strip())
 
 
 @contextlib.contextmanager
@@ -174,3 +177,46 @@ def _test_warnings(ihook: Any, when: str, item: pytest.Item) -> Iterator[None]:
             ihook.pytest_warning_recorded.call_historic(
                 kwargs=dict(warning_message=message, nodeid=item.nodeid, when=when, location=None)
             )
+
+
+class _UnraisableQueue:
+    """pytest's queue of unraisable exceptions, one per test in flight.
+
+    An exception that Python cannot raise (in ``__del__``, say) waits for the phases of the
+    test whose code, or task, was running to report it; one raised elsewhere waits in pytest's
+    own queue for the next phase after the batch.
+    """
+
+    def __init__(self, shared: Any, current_item: contextvars.ContextVar[Any]) -> None:
+        self.shared = shared
+        self.of_test: dict[pytest.Item, collections.deque[object]] = {}
+        self._current_item = current_item
+
+    def append(self, unraisable: object) -> None:
+        item = self._current_item.get()
+        queue = self.shared if item is None else self.of_test.setdefault(item, collections.deque())
+        queue.append(unraisable)
+
+    def pop(self) -> object:
+        item = self._current_item.get()
+        queue = self.shared if item is None else self.of_test.get(item)
+        if not queue:
+            raise IndexError("pop from an empty queue")  # what pytest stops collecting at
+        return queue.pop()
+
+
+@contextlib.contextmanager
+def _unraisable_per_test(
+    config: pytest.Config, current_item: contextvars.ContextVar[Any]
+) -> Iterator[None]:
+    shared = internals.unraisable_queue(config)
+    if shared is None:  # pytest's unraisableexception plugin is disabled
+        yield
+        return
+    queue = _UnraisableQueue(shared, current_item)
+    try:
+        with internals.unraisable_queue_replaced(config, queue):
+            yield
+    finally:
+        for left in queue.of_test.values():  # raised after its test's last phase
+            shared.extend(left)

@@ -21,9 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import signal
 import time
 import unittest.mock
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -116,8 +118,6 @@ def plan(item: pytest.Item) -> Plan:
     for name, (shown, modules) in _EXCLUSIVE_CALLS.items():
         if shown not in result.exclusive and _calls(function, code, name, modules):
             result.exclusive.append(shown)
-    if item.config.getoption("reruns", 0) or item.get_closest_marker("flaky"):
-        result.exclusive.append("reruns (pytest-rerunfailures)")
     result.resources = frozenset(marker.resources)
     result.params = frozenset(internals.wider_scoped_params(item))
     return result
@@ -185,6 +185,10 @@ def _batch_key(item: pytest.Item) -> Any:
             scopes.overridden(item, legacy) for legacy in ("event_loop", "event_loop_policy")
         ):
             return None
+        if item.config.getoption("reruns", 0) or item.get_closest_marker("flaky"):
+            # pytest-rerunfailures runs the protocol again: exclusively, as without concurrency
+            reporting.count_exclusive(item.config, ["reruns (pytest-rerunfailures)"])
+            return None
         scope = scopes.test_loop_scope(item)
         node = loops.scope_node(item, scope)
         for _, fixturedef in scopes.async_fixtures(item):
@@ -215,6 +219,7 @@ def run_batch(
             _ctrl_c_cancels(loop, scheduler),
             _patches_reported(scheduler),
             _batch_protocol(session.config),
+            _frozen_heap(),
         ):
             _run_containing_escapes(loop, scheduler, after)
     finally:
@@ -260,6 +265,24 @@ def _item_of_escaped(error: BaseException) -> pytest.Item | None:
             return handle._context.get(current_item)  # type: ignore[attr-defined,no-any-return]
         traceback = traceback.tb_next
     return None
+
+
+@contextlib.contextmanager
+def _frozen_heap() -> Iterator[None]:
+    """Keep the objects that exist when a batch starts out of the garbage collector's way.
+
+    Tests in flight keep many young objects alive, which makes Python run full collections;
+    each would traverse everything pytest built for the session (nodes, fixtures, modules),
+    costing more than all the batch's tests. Frozen objects are not traversed; they rejoin
+    the oldest generation when the batch ends (unless something else had frozen objects too).
+    """
+    frozen_before = gc.get_freeze_count()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        if not frozen_before:
+            gc.unfreeze()
 
 
 @contextlib.contextmanager
@@ -318,6 +341,9 @@ class Batch:
         self._on_done = on_done
         self._plans = {item: plan(item) for item in self.items}
         self._in_flight: dict[pytest.Item, asyncio.Task[None]] = {}
+        #: What the tests in flight hold: resources, and wider-scoped parameters by fixture.
+        self._resources: Counter[str] = Counter()
+        self._params: dict[str, Counter[int]] = {}
         self._done: list[asyncio.Task[None]] = []
         self._changed = asyncio.Event()
         self.stopped_by_user = False
@@ -344,6 +370,7 @@ class Batch:
                     reporting.count_exclusive(item.config, item_plan.exclusive)
                 task = asyncio.get_running_loop().create_task(self._protocol(item, after))
                 self._in_flight[item] = task
+                self._hold(item_plan, 1)
                 task.add_done_callback(functools.partial(self._finished, item))
             while self._in_flight:
                 await self._wait_for_change()
@@ -358,14 +385,25 @@ class Batch:
             return True
         if len(self._in_flight) >= self.limit or candidate.exclusive:
             return False
-        for item in self._in_flight:
-            other = self._plans[item]
-            if other.exclusive or candidate.resources & other.resources:
-                return False
-            names = dict(other.params)
-            if any(names.get(name, index) != index for name, index in candidate.params):
+        if len(self._in_flight) == 1 and self._plans[next(iter(self._in_flight))].exclusive:
+            return False  # an exclusive test is only ever in flight alone
+        if any(self._resources[name] for name in candidate.resources):
+            return False
+        for name, index in candidate.params:
+            held = self._params.get(name)
+            if held and (len(held) > 1 or index not in held):
                 return False
         return True
+
+    def _hold(self, item_plan: Plan, sign: int) -> None:
+        """Count what a test that starts (``sign`` 1) or finishes (-1) holds."""
+        for name in item_plan.resources:
+            self._resources[name] += sign
+        for name, index in item_plan.params:
+            held = self._params.setdefault(name, Counter())
+            held[index] += sign
+            if not held[index]:
+                del held[index]
 
     async def _wait_for_change(self) -> None:
         self._changed.clear()
@@ -373,6 +411,7 @@ class Batch:
 
     def _finished(self, item: pytest.Item, task: asyncio.Task[None]) -> None:
         del self._in_flight[item]
+        self._hold(self._plans[item], -1)
         self._done.append(task)
         reason = item.session.shouldfail or item.session.shouldstop
         if reason:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
@@ -44,6 +45,10 @@ _UNDO_PATCH = pytest.StashKey[Callable[[], None]]()
 _UNDO_TIME = pytest.StashKey[Callable[[], None]]()
 _WATCHDOG = pytest.StashKey[Watchdog]()
 _STOP_TIMEOUT = pytest.StashKey[Callable[[], None]]()
+#: pytest-timeout's limit for a test of a batch: from the start of its setup, or (func_only)
+#: the deadline started with its function.
+_PYTEST_TIMEOUT = pytest.StashKey[float]()
+_STOP_PYTEST_TIMEOUT = pytest.StashKey[Callable[[], None]]()
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -188,26 +193,54 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 def _start_timeout(item: pytest.Item) -> None:
-    """Track the test's tasks (to interrupt them), watching its deadline if it has one."""
+    """Track the test's tasks (to interrupt them), watching its deadlines if it has any."""
     seconds = items.timeout(item)
     if seconds is None and not concurrency.in_batch(item):
         return  # nothing can interrupt it
     test = item.stash[TEST_TASKS] = TestTasks()
     token = current_test.set(test)
-    watchdog = item.config.stash[_WATCHDOG]
-    deadline = (
-        watchdog.start(seconds, item.nodeid, loops.loop_if_taken(item), test)
-        if seconds is not None
-        else None
-    )
+    limits = {"--asyncio-timeout": seconds, "pytest-timeout": item.stash.get(_PYTEST_TIMEOUT, None)}
+    stops = [_watch(item, limit, source) for source, limit in limits.items() if limit is not None]
 
     def stop() -> None:
-        if deadline is not None:
-            watchdog.stop(deadline)
+        for stop_watching in stops:
+            stop_watching()
         current_test.reset(token)
-        del item.stash[TEST_TASKS]  # its tasks must not outlive the test
+        # Its tasks must not outlive the test: each holds it in its context, a reference
+        # cycle that would keep every task alive (and in asyncio.all_tasks()) until a full gc.
+        test.tasks.clear()
+        del item.stash[TEST_TASKS]
 
     item.stash[_STOP_TIMEOUT] = stop
+
+
+def _watch(item: pytest.Item, seconds: float, source: str) -> Callable[[], None]:
+    """Start a deadline for the test, whose tasks are tracked; return what stops it."""
+    watchdog = item.config.stash[_WATCHDOG]
+    loop = loops.loop_if_taken(item)
+    deadline = watchdog.start(seconds, item.nodeid, source, loop, item.stash[TEST_TASKS])
+    return functools.partial(watchdog.stop, deadline)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> bool | None:
+    """pytest-timeout's alarm is one per process and cannot tell the tests of a batch apart:
+    aiotempo's watchdog enforces their limits instead, so a test that overruns fails alone."""
+    if not concurrency.in_batch(item):
+        return None
+    if TEST_TASKS in item.stash:  # func_only: called as the test function starts
+        item.stash[_STOP_PYTEST_TIMEOUT] = _watch(item, settings.timeout, "pytest-timeout")
+    else:  # called before the setup, where the test's deadlines start
+        item.stash[_PYTEST_TIMEOUT] = settings.timeout
+    return True
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_timeout_cancel_timer(item: pytest.Item) -> bool | None:
+    if not concurrency.in_batch(item):
+        return None
+    item.stash.get(_STOP_PYTEST_TIMEOUT, lambda: None)()
+    return True
 
 
 @pytest.hookimpl(trylast=True)

@@ -6,7 +6,8 @@ waited for a concurrency slot). One watchdog thread serves the session. At a tes
 it asks the test's loop to record the report of every task and cancel the tasks running for
 that test; the test then fails with that report and its teardown runs as usual. If the loop
 does not answer because its thread is blocked, the watchdog records the blocking stack and
-raises the timeout inside that thread.
+raises the timeout inside that thread. pytest-timeout's limits on tests that run concurrently
+are watched here too, since its own alarm is one per process.
 
 Deadlines pause while a debugger is active (``--pdb``, ``breakpoint()``, an IDE's tracer or
 ``sys.monitoring`` debugger), but not for coverage's tracer.
@@ -38,6 +39,8 @@ class _Deadline:
     order: int
     seconds: float = field(compare=False)
     label: str = field(compare=False)
+    #: What set the limit (``--asyncio-timeout``, ``pytest-timeout``), named in the failure.
+    source: str = field(compare=False)
     loop: asyncio.AbstractEventLoop | None = field(compare=False)
     thread_id: int = field(compare=False)
     test: runner.TestTasks = field(compare=False)
@@ -53,11 +56,15 @@ class Watchdog:
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = False
+        #: When the watching thread wakes next on its own. Waking it costs the test's thread
+        #: the GIL (most of a millisecond), so a deadline due later does not wake it.
+        self._wakes_at = 0.0
 
     def start(
         self,
         seconds: float,
         label: str,
+        source: str,
         loop: asyncio.AbstractEventLoop | None,
         test: runner.TestTasks,
     ) -> _Deadline:
@@ -67,6 +74,7 @@ class Watchdog:
             next(self._order),
             seconds,
             label,
+            source,
             loop,
             threading.get_ident(),
             test,
@@ -78,7 +86,8 @@ class Watchdog:
                     target=self._watch, name="aiotempo-watchdog", daemon=True
                 )
                 self._thread.start()
-            self._wake.notify()
+            if deadline.at < self._wakes_at:
+                self._wake.notify()
         return deadline
 
     def stop(self, deadline: _Deadline) -> None:
@@ -95,11 +104,13 @@ class Watchdog:
                 while self._deadlines and self._deadlines[0].cancelled:
                     heapq.heappop(self._deadlines)
                 if not self._deadlines:
+                    self._wakes_at = float("inf")
                     self._wake.wait()
                     continue
                 first = self._deadlines[0]
                 delay = first.at - monotonic()
                 if delay > 0:
+                    self._wakes_at = monotonic() + min(delay, 0.5)
                     self._wake.wait(min(delay, 0.5))
                     continue
                 if _debugger_active(first.thread_id):
@@ -116,7 +127,7 @@ class Watchdog:
 
         def in_loop() -> None:
             report = tasks.report(loop) if loop is not None else ""
-            deadline.test.time_out(f"{message} (--asyncio-timeout)\n{report}")
+            deadline.test.time_out(f"{message} ({deadline.source})\n{report}")
             acted.set()
 
         if loop is not None and not loop.is_closed():
