@@ -126,6 +126,33 @@ def test_function_fixtures_are_each_tests_own(suite):
     pytester.runpytest("--asyncio-concurrency=6", "-p", "no:randomly").assert_outcomes(passed=7)
 
 
+def test_fixtures_requested_by_name_at_run_time_are_each_tests_own(suite):
+    pytester = suite(
+        """
+        import asyncio, pytest
+
+        torn_down = []
+
+        @pytest.fixture
+        def resource(request):
+            value = {"owner": request.node.name}
+            yield value
+            torn_down.append(value["owner"])
+
+        @pytest.mark.asyncio
+        @pytest.mark.parametrize("n", range(4))
+        async def test_owns(n, request):
+            resource = request.getfixturevalue("resource")
+            await asyncio.sleep(0.02)
+            assert resource["owner"] == request.node.name
+
+        def test_every_teardown_ran():
+            assert sorted(torn_down) == sorted(f"test_owns[{n}]" for n in range(4))
+        """
+    )
+    pytester.runpytest("--asyncio-concurrency=4", "-p", "no:randomly").assert_outcomes(passed=5)
+
+
 def test_shared_fixture_is_set_up_once_when_tests_race(suite):
     pytester = suite(
         """

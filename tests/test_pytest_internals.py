@@ -85,10 +85,16 @@ def test_assumptions_about_fixture_internals(suite):
 
                 def test_finish_order():
                     assert order == ["second", "first"]
+
+                def test_private_definitions_also_for_fixtures_requested_by_name(request):
+                    internals.privatize_function_fixtures(request.node)
+                    shared = request._fixturemanager.getfixturedefs("leaf", request.node)[-1]
+                    assert request.getfixturevalue("leaf") == "leaf"
+                    assert shared.cached_result is None  # the test's private copy has it
             """,
         }
     )
-    pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=5)
+    pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=6)
 
 
 def test_assumptions_about_unraisable_exceptions(suite):

@@ -117,10 +117,31 @@ def privatize_function_fixtures(item: pytest.Item) -> None:
     is pointed at private copies; wider-scoped definitions stay shared.
     """
     request = item._request  # type: ignore[attr-defined]
-    request._arg2fixturedefs = {
-        name: [_private_copy(d) if d.scope == "function" else d for d in defs]
-        for name, defs in request._arg2fixturedefs.items()
-    }
+    request._arg2fixturedefs = _PrivateFixtureDefs(item, request._arg2fixturedefs)
+
+
+class _PrivateFixtureDefs(dict[str, Sequence[pytest.FixtureDef[Any]]]):
+    """A test's fixture definitions by name, function-scoped ones private, also for fixtures
+    it asks for by name at run time (``request.getfixturevalue``): pytest looks those up with
+    ``_arg2fixturedefs.get`` and falls back to the shared definitions."""
+
+    def __init__(self, item: pytest.Item, declared: dict[str, Any]) -> None:
+        super().__init__((name, _privatized(defs)) for name, defs in declared.items())
+        self._item = item
+
+    def get(self, argname: str, default: Any = None) -> Any:
+        found = super().get(argname)
+        if found is None:
+            manager = self._item.session._fixturemanager
+            shared = manager.getfixturedefs(argname, self._item)
+            if shared is None:
+                return default
+            found = self[argname] = _privatized(shared)
+        return found
+
+
+def _privatized(defs: Sequence[pytest.FixtureDef[Any]]) -> list[pytest.FixtureDef[Any]]:
+    return [_private_copy(d) if d.scope == "function" else d for d in defs]
 
 
 def _private_copy(fixturedef: pytest.FixtureDef[Any]) -> pytest.FixtureDef[Any]:
