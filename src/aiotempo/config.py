@@ -233,7 +233,13 @@ def read_settings(config: pytest.Config) -> Settings:
         or "function",
         clock=clock,
         patch_time=bool(_option_or_ini(config, "patch_time")),
-        concurrency=_concurrency(_option_or_ini(config, "concurrency")),
+        concurrency=_whole_number(
+            _option_or_ini(config, "concurrency"),
+            "asyncio_concurrency",
+            "tests in flight",
+            least=1,
+            note=" (1 runs tests one at a time)",
+        ),
         timeout=_timeout(_option_or_ini(config, "timeout"), "asyncio_timeout"),
         explore=_whole_number(_option_or_ini(config, "explore"), "asyncio_explore", "runs"),
         seed=_seed(_option_or_ini(config, "seed")),
@@ -258,14 +264,14 @@ def _level(value: str, name: str) -> str:
     return value
 
 
-def _whole_number(value: str, name: str, what: str) -> int:
+def _whole_number(value: str, name: str, what: str, least: int = 0, note: str = "") -> int:
     try:
         number = int(value)
     except ValueError:
-        number = -1
-    if number < 0:
+        number = least - 1
+    if number < least:
         raise pytest.UsageError(
-            f"{name} = {value!r} is not valid; use a number of {what}, 0 or more"
+            f"{name} = {value!r} is not valid; use a whole number of {what}, {least} or more" + note
         )
     return number
 
@@ -295,19 +301,6 @@ def _timeout(value: Any, where: str) -> float | None:
             f"{where} = {value!r} is not valid; use a number of seconds, 0 for no limit"
         )
     return seconds or None
-
-
-def _concurrency(value: str) -> int:
-    try:
-        concurrency = int(value)
-    except ValueError:
-        concurrency = 0
-    if concurrency < 1:
-        raise pytest.UsageError(
-            f"asyncio_concurrency = {value!r} is not valid; use a whole number of tests in "
-            "flight, 1 or more (1 runs tests one at a time)"
-        )
-    return concurrency
 
 
 def _ini_scope(name: str, value: str | None, extra: Sequence[str] = ()) -> ScopeName | None:
