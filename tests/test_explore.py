@@ -100,3 +100,54 @@ def test_invalid_values_are_one_clear_line(suite, option, message):
     result = pytester.runpytest(option)
     assert result.ret == 4
     result.stderr.fnmatch_lines([f"ERROR: {message}*"])
+
+
+INTERLEAVED = """
+import asyncio, pytest
+
+order = []
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", "abc")
+async def test_steps(name):
+    for step in range(4):
+        order.append(f"{name}{step}")
+        await asyncio.sleep(0)
+
+def test_show_order():
+    print("order:", " ".join(order))
+"""
+
+
+def test_a_seed_fixes_how_concurrent_tests_interleave(suite):
+    pytester = suite(INTERLEAVED)
+
+    def order(*args: str) -> str:
+        result = pytester.runpytest("--asyncio-concurrency=3", "-rP", "-p", "no:randomly", *args)
+        result.assert_outcomes(passed=4)
+        return re.search(r"order: (.*)", result.stdout.str()).group(1)
+
+    plain = order()
+    assert plain == "a0 b0 c0 a1 b1 c1 a2 b2 c2 a3 b3 c3"
+    seeded = [order(f"--asyncio-seed={seed}") for seed in range(4)]
+    assert any(interleaving != plain for interleaving in seeded)
+    assert order("--asyncio-seed=2") == seeded[2]  # the replay
+
+
+def test_a_failing_concurrent_test_replays_with_the_whole_run(suite):
+    pytester = suite(
+        """
+        import asyncio, pytest
+
+        @pytest.mark.asyncio
+        @pytest.mark.parametrize("n", range(2))
+        async def test_x(n):
+            await asyncio.sleep(0)
+            assert n == 0
+        """
+    )
+    result = pytester.runpytest("--asyncio-concurrency=2", "--asyncio-seed=5", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*replay it with: pytest --asyncio-concurrency=2 -p no:randomly *--asyncio-seed=5"]
+    )

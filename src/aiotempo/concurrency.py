@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 
 from . import _pytest_internals as internals
-from . import capture, clock, config, items, loops, reporting, runner, scopes
+from . import capture, clock, config, explore, items, loops, reporting, runner, scopes
 
 #: Fixtures that change process-wide state, so their tests run exclusively.
 EXCLUSIVE_FIXTURES = frozenset(
@@ -185,6 +185,8 @@ def _batch_key(item: pytest.Item) -> Any:
             scopes.overridden(item, legacy) for legacy in ("event_loop", "event_loop_policy")
         ):
             return None
+        if explore.SEED_FIXTURE in getattr(item, "fixturenames", ()):
+            return None  # an explored run perturbs a loop of its own with its seed
         if item.config.getoption("reruns", 0) or item.get_closest_marker("flaky"):
             # pytest-rerunfailures runs the protocol again: exclusively, as without concurrency
             reporting.count_exclusive(item.config, ["reruns (pytest-rerunfailures)"])

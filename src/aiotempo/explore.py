@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import random
+import shlex
 import weakref
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 #: Chance that a chain of callbacks is put off to the next iteration.
@@ -114,3 +116,9 @@ def replay_line(nodeid: str, seed: int) -> str:
     kept = [part for part in ids.rstrip("]").split("-") if part and part != f"seed={seed}"]
     test = f"{head}[{'-'.join(kept)}]" if kept else head
     return f"pytest '{test}' --asyncio-seed={seed}"
+
+
+def replay_run(args: Sequence[str], seed: int) -> str:
+    """The command line that replays a whole run (its tests in flight together) with ``seed``."""
+    kept = [arg for arg in args if not arg.startswith("--asyncio-seed")]
+    return shlex.join(["pytest", *kept, f"--asyncio-seed={seed}"])

@@ -420,6 +420,9 @@ def take_for_batch(batch: Sequence[pytest.Item]) -> asyncio.AbstractEventLoop:
     for item in batch:
         item.stash[_TEST_LOOP] = (loop, None, True)
     set_current(loop)
+    seed = items.settings(first).seed
+    if seed is not None:  # the whole batch's interleaving, reproducible
+        explore.perturb(loop, seed)
     if items.blocking_level(first) != "off":
         _blocking_watchdog(first.config).watch(loop, _blocked_in_batch)
     return loop
@@ -438,6 +441,7 @@ def give_back_batch(
     """After a batch: give its loop back (or keep its scope's) and close finished scopes."""
     loops = batch[0].config.stash[LOOPS]
     set_current(None)
+    explore.restore(loop)
     if scopes.test_loop_scope(batch[0]) == "function":
         loops.give_back(spec_of(batch[0]), loop)
     loops.close_finished(after)
@@ -456,7 +460,8 @@ def release(item: pytest.Item, nextitem: pytest.Item | None, *, in_batch: bool =
             del item.stash[_TEST_LOOP]
             set_current(None)
             loop, spec, owned = taken
-            explore.restore(loop)
+            if not in_batch:  # a batch's perturbation lasts until the batch ends
+                explore.restore(loop)
             closed_by_test = owned and loop.is_closed()
             leaks = _leaks(item) if not closed_by_test else []
             blocked = _blocked(item)

@@ -315,7 +315,9 @@ def pytest_runtest_makereport(
         reporting.notice(
             item.config,
             "a run with a perturbed interleaving failed (a race?); replay it with",
-            explore.replay_line(item.nodeid, seed),
+            explore.replay_run(item.config.invocation_params.args, seed)
+            if concurrency.in_batch(item)  # it interleaved with the other tests in flight
+            else explore.replay_line(item.nodeid, seed),
         )
     return report
 
