@@ -98,3 +98,56 @@ def test_invalid_values_are_one_clear_line(suite, option, message):
     result = pytester.runpytest(option)
     assert result.ret == 4
     result.stderr.fnmatch_lines([f"ERROR: {message}*"])
+
+
+def test_debug_mode_slow_callbacks_are_reported_against_their_test(suite):
+    pytester = suite(
+        """
+        import asyncio, time, pytest
+
+        @pytest.mark.asyncio
+        async def test_slow_callback():
+            loop = asyncio.get_running_loop()
+            loop.slow_callback_duration = 0.05
+            done = loop.create_future()
+            loop.call_soon(lambda: (time.sleep(0.1), done.set_result(None)))
+            await done
+
+        @pytest.mark.asyncio
+        async def test_fast():
+            await asyncio.sleep(0.1)
+        """
+    )
+    # above asyncio's 0.05 s, below the watchdog's threshold: only debug mode notices
+    args = ("--asyncio-debug", "--asyncio-blocking-threshold=5", "-p", "no:randomly")
+    result = pytester.runpytest(*args)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "blocking: test_suite.py::test_slow_callback: a callback took * ms (asyncio debug "
+            "mode): <Handle *<lambda>() at *test_suite.py:9 created at *>; created at "
+            "test_suite.py:9 in test_slow_callback",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*test_fast*")
+    result.stdout.no_fnmatch_line("*Executing*took*")  # not also in asyncio's log
+    result = pytester.runpytest(*args, "--asyncio-blocking=off", "-rA")
+    result.stdout.fnmatch_lines(["*Executing <Handle *<lambda>()*took*seconds*"])
+    result.stdout.no_fnmatch_line("blocking:*")
+
+
+def test_debug_mode_does_not_repeat_a_stall_the_watchdog_reported(suite):
+    pytester = suite(
+        """
+        import pytest
+        from time import sleep
+
+        @pytest.mark.asyncio
+        async def test_blocks():
+            sleep(0.4)
+        """
+    )
+    result = pytester.runpytest("--asyncio-debug")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["blocking: * blocked for at least * ms at test_suite.py:7*"])
+    result.stdout.no_fnmatch_line("*a callback took*")

@@ -112,3 +112,104 @@ def test_invalid_level_is_one_clear_line(suite, args, message):
     result = pytester.runpytest(*args)
     assert result.ret == 4
     result.stderr.fnmatch_lines([message])
+
+
+GARBAGE = """
+import asyncio, gc, socket, pytest
+
+async def fetch():
+    return 1
+
+class Holder:
+    def __init__(self, resource):
+        self.resource = resource
+        self.me = self  # a reference cycle: only the garbage collector frees it
+
+@pytest.mark.asyncio
+async def test_forgets_to_await():
+    fetch()
+
+@pytest.mark.asyncio
+async def test_coroutine_in_a_cycle():
+    Holder(fetch())
+
+@pytest.mark.asyncio
+async def test_unclosed_socket_in_a_cycle():
+    Holder(socket.socket())
+
+served = []
+
+@pytest.mark.asyncio
+async def test_unclosed_transport_in_a_cycle():
+    loop = asyncio.get_running_loop()
+    server = await asyncio.start_server(lambda r, w: served.append(w), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    transport, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
+    Holder(transport)
+    await asyncio.sleep(0.01)
+    server.close()
+
+@pytest.mark.asyncio
+async def test_clean():
+    await fetch()
+"""
+
+
+def test_garbage_that_warns_is_reported_against_the_test_that_made_it(suite):
+    pytester = suite(GARBAGE)
+    result = pytester.runpytest("-p", "no:randomly")
+    # filterwarnings = error: none of it went through Python's warnings
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines(
+        [
+            "leaks: test_suite.py::test_forgets_to_await: coroutine fetch was never awaited, "
+            "created at test_suite.py:14 in test_forgets_to_await",
+            "leaks: test_suite.py::test_coroutine_in_a_cycle: coroutine fetch was never awaited, "
+            "created at test_suite.py:18 in test_coroutine_in_a_cycle",
+            "leaks: test_suite.py::test_unclosed_socket_in_a_cycle: unclosed <socket.socket *>",
+            # its loop still held it: the loop is closed instead of reused, and a full
+            # collection then frees it
+            "leaks: test_suite.py::test_unclosed_transport_in_a_cycle: unclosed transport <*> "
+            "(freed by a garbage "
+            "collection of older objects during or after this test: left by it or by an earlier "
+            "one)",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*test_clean: coroutine*")
+    result = pytester.runpytest("-p", "no:randomly", "--asyncio-leaks=error")
+    result.assert_outcomes(passed=5, errors=3)  # a full collection's findings only warn
+    result = pytester.runpytest("-p", "no:randomly", "--asyncio-leaks=off", "-k", "await")
+    result.assert_outcomes(failed=1, deselected=4)  # Python's warning, an error here
+
+
+def test_a_full_collection_finds_what_outlived_its_test(suite):
+    pytester = suite(
+        """
+        import socket, pytest
+
+        class Holder:
+            def __init__(self, resource):
+                self.resource = resource
+                self.me = self
+
+        kept = []
+
+        @pytest.mark.asyncio
+        async def test_keeps_a_socket():
+            kept.append(Holder(socket.socket()))
+
+        @pytest.mark.asyncio
+        async def test_drops_it():
+            kept.clear()  # garbage now, in an older generation than this test's check collects
+        """
+    )
+    result = pytester.runpytest("-p", "no:randomly", "--asyncio-leaks=error")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "leaks: test_suite.py::test_keeps_a_socket: file descriptor * still open (socket:*)",
+            "leaks: test_suite.py::test_drops_it: unclosed <socket.socket *> (freed by a "
+            "garbage collection of older objects during or after this test: left by it or by an "
+            "earlier one)",
+        ]
+    )

@@ -139,3 +139,24 @@ def test_invalid_timeout_marker_errors_that_test(suite):
     result = pytester.runpytest()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*test_bad: @pytest.mark.aiotempo(timeout=...) = 'soon'*"])
+
+
+def test_a_tests_tasks_do_not_outlive_it(suite):
+    pytester = suite(
+        """
+        import asyncio, weakref, pytest
+
+        tasks = []
+
+        @pytest.mark.asyncio
+        async def test_first():
+            tasks.append(weakref.ref(asyncio.current_task()))
+
+        @pytest.mark.asyncio
+        async def test_second():
+            # freed by reference counting (else every task stays in asyncio.all_tasks()'s set)
+            assert tasks[0]() is None
+        """
+    )
+    result = pytester.runpytest("--asyncio-timeout=60", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)

@@ -1,4 +1,5 @@
-"""What a test leaves behind: tasks, timers, threads, file descriptors, unretrieved errors.
+"""What a test leaves behind: tasks, timers, threads, file descriptors, unretrieved errors,
+coroutines never awaited, unclosed transports, sockets and sessions.
 
 pytest-asyncio cancels whatever a test leaves on its loop, silently. aiotempo looks first:
 after the test's own teardown, before its loop is cleaned for the next test, it compares the
@@ -10,21 +11,26 @@ skips the check. ``aiotempo(allow_leaks=[...])`` silences findings containing a 
 
 Checked for tests on their own (function-scoped) loop, run one at a time. The check is cheap
 (a young-generation garbage collection, not a full one, so that unretrieved task exceptions of
-objects that just died are seen).
+objects that just died are seen). What only a full collection frees is swept periodically
+(``Sweeper``) and reported by where it was created, as far as that is known.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures.thread
+import contextvars
 import gc
 import linecache
+import logging
 import os
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Sequence
-from typing import Any
+from types import FrameType
+from typing import Any, cast
 
 LEVELS = ("off", "warn", "error")
 
@@ -46,6 +52,10 @@ class LeakCheck:
         # Seen before the loop's exception handler, which stays the test's to set.
         self._call_exception_handler = loop.call_exception_handler
         loop.call_exception_handler = self._exception  # type: ignore[method-assign]
+        #: What dying objects said while the test ran (coroutines never awaited).
+        self._garbage: list[str] = []
+        _watch_garbage()
+        _garbage_of_test.set(self._garbage)
 
     def _exception(self, context: dict[str, Any]) -> None:
         if "never retrieved" in context.get("message", ""):
@@ -58,7 +68,11 @@ class LeakCheck:
 
     def findings(self) -> list[str]:
         """Everything the test left behind, one line each."""
-        gc.collect(0)  # objects that just died report their unretrieved exceptions now
+        # Objects that just died report their unretrieved exceptions and unclosed resources
+        # now. The young generation holds what was allocated since the last test's check, so
+        # what it frees is this test's.
+        _collect(0, self._garbage)
+        _garbage_of_test.set(None)
         loop = self._loop
         found = [
             f"task {_task_name(task)} still pending{_where(task)}"
@@ -84,8 +98,138 @@ class LeakCheck:
             target = _target(fd)
             if target is not None and not target.startswith(("anon_inode:", "pipe:")):
                 found.append(f"file descriptor {fd} still open ({target})")
-        found += self._unretrieved
+        found += self._unretrieved + self._garbage
         del self._loop.call_exception_handler
+        return found
+
+
+#: Where a dying object's report goes: the list of the test whose code runs (in its context,
+#: which its tasks copy), or of a sweep; ``None``: Python's own warning.
+_garbage_of_test: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "aiotempo_garbage", default=None
+)
+
+#: Python's hook warning of a coroutine never awaited, called as the coroutine dies.
+_warn_unawaited = warnings._warn_unawaited_coroutine  # type: ignore[attr-defined]
+
+
+def _watch_garbage() -> None:
+    """Route never-awaited coroutines to the test's check, and what collections of the older
+    generations free to the sweeps (once per process).
+
+    CPython warns through ``warnings._warn_unawaited_coroutine`` whether the coroutine dies
+    by reference count or in a collection; outside a check it still warns as usual. Origin
+    tracking one frame deep (some 50 ns per coroutine created) says which line created it.
+    """
+    if warnings._warn_unawaited_coroutine is _unawaited:  # type: ignore[attr-defined]
+        return
+    warnings._warn_unawaited_coroutine = _unawaited  # type: ignore[attr-defined]
+    gc.callbacks.append(_on_collection)
+    if sys.get_coroutine_origin_tracking_depth() == 0:
+        sys.set_coroutine_origin_tracking_depth(1)
+
+
+def _unawaited(coro: Any) -> None:
+    found = _garbage_of_test.get()
+    if found is None:
+        _warn_unawaited(coro)
+    else:
+        found.append(f"coroutine {coro.__qualname__} was never awaited{_created_at(coro)}")
+
+
+def _created_at(coro: Any) -> str:
+    """Where a coroutine was created: the nearest frame outside libraries, if tracked."""
+    origin = coro.cr_origin or ()
+    frames = [f for f in origin if not any(part in f[0] for part in _NOT_USER_CODE)] or origin
+    if not frames:
+        return ""
+    filename, lineno, function = frames[0]
+    return f", created at {os.path.relpath(filename)}:{lineno} in {function}"
+
+
+class _Routed:
+    """For the span of a collection: what dying objects report goes to ``found``, not to
+    Python's warnings.
+
+    An unclosed transport, socket, file or aiohttp session says so in a ``ResourceWarning``
+    from its finalizer; other warnings finalizers issue are passed on as they were.
+    """
+
+    def __init__(self, found: list[str]) -> None:
+        self._found = found
+        self._token = _garbage_of_test.set(found)  # never-awaited coroutines
+        self._catching = warnings.catch_warnings(record=True)
+        self._caught = self._catching.__enter__()
+        warnings.simplefilter("always", ResourceWarning)
+
+    def end(self) -> None:
+        self._catching.__exit__(None, None, None)
+        _garbage_of_test.reset(self._token)
+        for warning in self._caught:
+            if issubclass(warning.category, ResourceWarning):
+                self._found.append(str(warning.message))
+            else:
+                warnings.warn_explicit(
+                    warning.message,
+                    warning.category,
+                    warning.filename,
+                    warning.lineno,
+                    source=warning.source,
+                )
+
+
+def _collect(generation: int, found: list[str]) -> None:
+    """Collect ``generation``, what dying objects report going to ``found``."""
+    routed = _Routed(found)
+    try:
+        gc.collect(generation)
+    finally:
+        routed.end()
+
+
+#: What collections of the older generations freed (a sweep's, or Python's automatic ones):
+#: objects that outlived their test's check, so maybe an earlier test's.
+_swept: list[str] = []
+_sweeping: list[_Routed] = []
+
+
+def _on_collection(phase: str, info: dict[str, int]) -> None:
+    """A ``gc.callbacks`` hook: collections of the older generations report to ``_swept``
+    (the young one is left to the test's check: Python collects it every few hundred
+    allocations, and what it frees mid-test goes through pytest's capture of that test)."""
+    if info["generation"] == 0:
+        return
+    if phase == "start":
+        _sweeping.append(_Routed(_swept))
+    elif _sweeping:
+        _sweeping.pop().end()
+
+
+class Sweeper:
+    """Full garbage collections now and then, never per test (one costs more than a test).
+
+    What survives a test's young-generation collection (kept alive a while, or moved to an
+    older generation by an automatic collection) is freed only by a collection of the older
+    generations. A sweep runs when forced (after the last test) or once its share of the run
+    time would be small: a sweep taking 20 ms runs at most once a second.
+    """
+
+    #: The share of run time sweeps may take.
+    SHARE = 0.02
+
+    def __init__(self) -> None:
+        self._next = time.monotonic() + 1.0
+
+    def sweep(self, force: bool = False) -> list[str]:
+        """What collections of the older generations found since the last call (with a full
+        one first if it is due, or ``force``), one line each."""
+        start = time.monotonic()
+        if force or start >= self._next:
+            gc.collect()
+            end = time.monotonic()
+            self._next = end + max(1.0, (end - start) / self.SHARE)
+        found = list(_swept)
+        _swept.clear()
         return found
 
 
@@ -186,6 +330,9 @@ class BlockingWatchdog:
         self._watched: dict[asyncio.AbstractEventLoop, _Watched] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        _slow_callbacks.watchdog = self
+        if _slow_callbacks not in _ASYNCIO_LOGGER.filters:
+            _ASYNCIO_LOGGER.addFilter(_slow_callbacks)
 
     def watch(self, loop: asyncio.AbstractEventLoop, on_block: Any) -> None:
         """Watch ``loop`` (run by this thread) until it is closed; ``on_block(report,
@@ -279,3 +426,50 @@ def _blocking_report(thread_id: int, stalled: float, busy: float) -> tuple[str, 
         "asyncio.to_thread()"
     )
     return report, context
+
+
+_ASYNCIO_LOGGER = logging.getLogger("asyncio")
+
+
+class _SlowCallbacks(logging.Filter):
+    """asyncio's debug-mode "Executing <Handle> took 0.2 seconds": a finding of the test whose
+    callback it was (through the watchdog's note-taker for that loop), not a log line.
+
+    A stall the watchdog already reported with its stack is not reported twice; a loop the
+    watchdog does not watch (``--asyncio-blocking=off``) logs as usual.
+    """
+
+    watchdog: BlockingWatchdog | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg != "Executing %s took %.3f seconds" or self.watchdog is None:
+            return True
+        frame: FrameType | None = sys._getframe(1)
+        while frame is not None and frame.f_code.co_name != "_run_once":
+            frame = frame.f_back
+        if frame is None:
+            return True
+        state = self.watchdog._watched.get(frame.f_locals.get("self"))  # type: ignore[arg-type]
+        handle = frame.f_locals.get("handle")
+        if state is None or not isinstance(handle, asyncio.Handle):
+            return True
+        if state.reported != state.heartbeat.beats:  # else the watchdog reported this stall
+            what, seconds = cast("tuple[str, float]", record.args)
+            report = f"a callback took {seconds * 1000:.0f} ms (asyncio debug mode): {what}"
+            state.on_block(report + _scheduled_at(handle), handle._context)  # type: ignore[attr-defined]
+        return False
+
+
+_slow_callbacks = _SlowCallbacks()
+
+
+def _scheduled_at(handle: asyncio.Handle) -> str:
+    """Where debug mode saw the callback scheduled (for a task's step: the task created)."""
+    task = getattr(handle._callback, "__self__", None)  # type: ignore[attr-defined]
+    stack = getattr(task if isinstance(task, asyncio.Task) else handle, "_source_traceback", None)
+    frames = [f for f in stack or () if not any(p in f.filename for p in _NOT_USER_CODE)]
+    if not frames:
+        return ""
+    return "; created at " + " <- ".join(
+        f"{os.path.relpath(f.filename)}:{f.lineno} in {f.name}" for f in reversed(frames[-3:])
+    )

@@ -72,6 +72,7 @@ class LoopSpec:
 #: whether aiotempo owns it (not when it comes from an overridden ``event_loop`` fixture).
 _TEST_LOOP = pytest.StashKey["tuple[asyncio.AbstractEventLoop, LoopSpec | None, bool]"]()
 _LEAKS = pytest.StashKey[diagnostics.LeakCheck]()
+_SWEEPER = pytest.StashKey[diagnostics.Sweeper]()
 _BLOCKED = pytest.StashKey[list[str]]()
 #: The session's blocking watchdog, started when a test first needs it.
 BLOCKING = pytest.StashKey[diagnostics.BlockingWatchdog]()
@@ -409,6 +410,23 @@ def _leaks(item: pytest.Item) -> list[str]:
     return found
 
 
+def _swept(item: pytest.Item, force: bool) -> None:
+    """Report what collections of older objects found (periodic full ones, ``force``d after the
+    last test and a closed loop, and Python's own): in the summary only, as an earlier test may
+    have left it."""
+    sweeper = item.config.stash.get(_SWEEPER, None)
+    if sweeper is None:
+        sweeper = item.config.stash[_SWEEPER] = diagnostics.Sweeper()
+    for text in sweeper.sweep(force):
+        reporting.finding(
+            item.config,
+            "leaks",
+            item.nodeid,
+            f"{text} (freed by a garbage collection of older objects during or after this "
+            "test: left by it or by an earlier one)",
+        )
+
+
 def take_for_batch(batch: Sequence[pytest.Item]) -> asyncio.AbstractEventLoop:
     """The one loop a batch of concurrent tests runs on, made each test's loop."""
     first = batch[0]
@@ -463,10 +481,13 @@ def release(item: pytest.Item, nextitem: pytest.Item | None, *, in_batch: bool =
             if not in_batch:  # a batch's perturbation lasts until the batch ends
                 explore.restore(loop)
             closed_by_test = owned and loop.is_closed()
+            checked = _LEAKS in item.stash
             leaks = _leaks(item) if not closed_by_test else []
             blocked = _blocked(item)
             if spec is not None:
                 loops.give_back(spec, loop)
+            if checked:  # a loop closed (not reusable) frees what it held: sweep then
+                _swept(item, force=nextitem is None or loop.is_closed())
             if blocked and items.blocking_level(item) == "error":
                 pytest.fail(f"{item.nodeid}: " + "\n".join(blocked), pytrace=False)
             if leaks and items.leaks_level(item) == "error":
