@@ -85,3 +85,26 @@ def test_module_loop_closes_after_its_module_is_torn_down(suite):
     )
     pytester.syspathinsert()
     pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=2)
+
+
+def test_the_collected_session_is_kept_from_the_garbage_collector_while_tests_run(suite):
+    pytester = suite(
+        {
+            "conftest.py": """
+                import gc, pytest
+
+                @pytest.hookimpl(trylast=True)
+                def pytest_unconfigure(config):
+                    print("frozen after the run:", gc.get_freeze_count())
+            """,
+            "test_frozen.py": """
+                import gc
+
+                def test_frozen():
+                    assert gc.get_freeze_count() > 0
+            """,
+        }
+    )
+    result = pytester.runpytest_subprocess()  # in-process, the outer run's heap is frozen
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["frozen after the run: 0"])

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gc
 import signal
 import time
 import unittest.mock
@@ -221,7 +220,6 @@ def run_batch(
             _ctrl_c_cancels(loop, scheduler),
             _patches_reported(scheduler),
             _batch_protocol(session.config),
-            _frozen_heap(),
         ):
             _run_containing_escapes(loop, scheduler, after)
     finally:
@@ -267,24 +265,6 @@ def _item_of_escaped(error: BaseException) -> pytest.Item | None:
             return handle._context.get(current_item)  # type: ignore[attr-defined,no-any-return]
         traceback = traceback.tb_next
     return None
-
-
-@contextlib.contextmanager
-def _frozen_heap() -> Iterator[None]:
-    """Keep the objects that exist when a batch starts out of the garbage collector's way.
-
-    Tests in flight keep many young objects alive, which makes Python run full collections;
-    each would traverse everything pytest built for the session (nodes, fixtures, modules),
-    costing more than all the batch's tests. Frozen objects are not traversed; they rejoin
-    the oldest generation when the batch ends (unless something else had frozen objects too).
-    """
-    frozen_before = gc.get_freeze_count()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        if not frozen_before:
-            gc.unfreeze()
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ from . import (
     __version__,
     coexist,
     concurrency,
+    diagnostics,
     explore,
     fixtures,
     items,
@@ -45,6 +46,7 @@ _UNDO_PATCH = pytest.StashKey[Callable[[], None]]()
 _UNDO_TIME = pytest.StashKey[Callable[[], None]]()
 _WATCHDOG = pytest.StashKey[Watchdog]()
 _STOP_TIMEOUT = pytest.StashKey[Callable[[], None]]()
+_UNFREEZE_HEAP = pytest.StashKey[Callable[[], None]]()
 #: pytest-timeout's limit for a test of a batch: from the start of its setup, or (func_only)
 #: the deadline started with its function.
 _PYTEST_TIMEOUT = pytest.StashKey[float]()
@@ -80,6 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    config.stash.get(_UNFREEZE_HEAP, lambda: None)()
     if loops.LOOPS in config.stash:
         config.stash[loops.LOOPS].close()
         config.stash[_WATCHDOG].close()
@@ -125,6 +128,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     session.config.stash[items.COLLECTED] = True
+    session.config.stash[_UNFREEZE_HEAP] = diagnostics.freeze_heap()
 
 
 @pytest.hookimpl(tryfirst=True)
