@@ -363,6 +363,17 @@ TCP_HEADER = """
         await writer.drain()
 
 
+    class Upper(asyncio.Protocol):  # upper() as a protocol
+        def connection_made(self, transport):
+            self.transport, self.received = transport, b""
+
+        def data_received(self, data):
+            self.received += data
+            if b"\\n" in self.received:
+                self.transport.write(self.received.upper())
+                self.transport.close()
+
+
     async def ask(address, line=b"ping\\n"):
         reader, writer = await asyncio.open_connection(*address)
         writer.write(line)
@@ -396,13 +407,14 @@ def test_tcp_server_calls_the_handler_and_closes_the_connection_after_it(suite):
 
 
 @FAST
-def test_tcp_faults_drop_cut_and_trickle(suite, options):
+@pytest.mark.parametrize("serves", ["upper", "protocol=Upper"])
+def test_tcp_faults_drop_cut_and_trickle(suite, options, serves):
     result = run(
         suite,
-        """
+        f"""
         async def test_faults(tcp_server):
             loop = asyncio.get_running_loop()
-            server = await tcp_server(upper)
+            server = await tcp_server({serves})
             server.fault(drop=True, times=1)
             assert await ask(server.address) in (b"", "reset")
             with server.fault(drop_after=2) as cut:
@@ -439,6 +451,126 @@ def test_tcp_trickled_writes_keep_their_order_and_end_of_file(suite):
             await writer.wait_closed()
         """,
         *VIRTUAL,
+        header=TCP_HEADER,
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_tcp_protocol_gets_every_event_and_its_connections_close_with_the_server(suite):
+    result = run(
+        suite,
+        """
+        import contextlib
+
+        events = []
+
+        class Recorder(asyncio.Protocol):
+            def connection_made(self, transport):
+                self.transport = transport
+                events.append("made")
+
+            def data_received(self, data):
+                events.append(data)
+
+            def eof_received(self):
+                events.append("eof")
+                self.transport.write(b"bye")
+                return True  # keeps the connection open: the server closes it
+
+            def connection_lost(self, exc):
+                events.append("lost")
+
+        async def end_of(reader):
+            try:
+                return await reader.read()
+            except ConnectionResetError:  # aborted
+                return b""
+
+        async def test_events(make_tcp_server):
+            async with make_tcp_server(protocol=Recorder) as server:
+                reader, writer = await asyncio.open_connection(*server.address)
+                writer.write(b"hello")
+                writer.write_eof()
+                assert await reader.readexactly(3) == b"bye"
+                server.fault(latency=5, times=1)
+                start = asyncio.get_running_loop().time()
+                slow_reader, slow_writer = await asyncio.open_connection(*server.address)
+                slow_writer.write(b"early")  # kept until the protocol has the connection
+                slow_writer.write_eof()
+                assert await slow_reader.readexactly(3) == b"bye"
+                assert asyncio.get_running_loop().time() - start >= 5
+                server.fault(latency=60)
+                late_reader, late_writer = await asyncio.open_connection(*server.address)
+                await asyncio.sleep(1)
+                assert server.connections == 3
+                assert events == ["made", b"hello", "eof", "made", b"early", "eof"]
+            # Closed with the server; the late one never reached a protocol.
+            assert events == ["made", b"hello", "eof", "made", b"early", "eof", "lost", "lost"]
+            for each in (reader, slow_reader, late_reader):
+                assert await end_of(each) == b""
+            assert asyncio.all_tasks() == {asyncio.current_task()}
+            for closing in (writer, slow_writer, late_writer):
+                closing.close()
+                with contextlib.suppress(ConnectionError):
+                    await closing.wait_closed()
+        """,
+        *VIRTUAL,
+        header=TCP_HEADER,
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_tcp_protocol_bug_fails_the_test_at_teardown(suite):
+    result = run(
+        suite,
+        """
+        class Broken(asyncio.Protocol):
+            def data_received(self, data):
+                raise ValueError(f"bad frame {data!r}")
+
+        async def test_bug(tcp_server):
+            server = await tcp_server(protocol=Broken)
+            assert await ask(server.address) in (b"", "reset")  # the connection is aborted
+            assert [str(error) for error in server.errors] == ["bad frame b'ping\\\\n'"]
+
+        async def test_factory_bug(tcp_server):
+            def factory():
+                raise LookupError("no protocol")
+            server = await tcp_server(protocol=factory, check_errors=False)
+            assert await ask(server.address) in (b"", "reset")
+            assert [type(error) for error in server.errors] == [LookupError]
+        """,
+        header=TCP_HEADER,
+    )
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ValueError: bad frame b'ping\\n'",
+            "*HandlerError: <TcpServer 127.0.0.1:*>: its handler*",
+        ]
+    )
+
+
+def test_tcp_arguments_are_checked(suite):
+    result = run(
+        suite,
+        """
+        from aiotempo.doubles import TcpServer
+
+        async def test_bad_arguments(tcp_server):
+            with pytest.raises(TypeError, match="pass one of them"):
+                TcpServer()
+            with pytest.raises(TypeError, match="pass one of them"):
+                TcpServer(upper, protocol=Upper)
+            server = await tcp_server(upper)
+            with pytest.raises(TypeError, match="a TcpServer fault takes no status, method"):
+                server.fault("GET", status=503)
+            with pytest.raises(TypeError, match="a TcpServer fault takes no raises"):
+                server.fault(raises=OSError)
+            with pytest.raises(ValueError, match="latency cannot be negative"):
+                server.fault(latency=-1)
+            assert server.faults == []
+        """,
         header=TCP_HEADER,
     )
     result.assert_outcomes(passed=1)

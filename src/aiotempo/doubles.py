@@ -4,7 +4,8 @@ A client's timeouts, retries and error handling only run for real against a real
 doubles are real servers on 127.0.0.1 that start in milliseconds on the test's own loop, so
 under ``--asyncio-clock=virtual`` their latency and slow replies take no real time. Faults make
 them misbehave on purpose: answer late, answer with an error status, raise in the handler,
-trickle the body, or drop the connection before or part-way through the reply.
+trickle the body, or drop the connection before or part-way through the reply. The TCP server
+runs a stream handler ``(reader, writer)`` or an ``asyncio.Protocol`` factory, faults alike.
 
 The per-test fixtures (``http_server``, ``tcp_server``, ``sqlite_db``) are factories to await;
 what they start is closed after the test. The ``make_*`` fixtures are the same factories as
@@ -25,9 +26,9 @@ import json as jsonlib
 import re
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import ModuleType, TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import pytest
 
@@ -61,7 +62,9 @@ _UNSET: Any = object()
 
 Handler = Callable[["web.Request"], Awaitable["web.StreamResponse"]]
 StreamHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None] | None]
+ProtocolFactory = Callable[[], asyncio.Protocol]
 S = TypeVar("S", bound="_Server")
+T = TypeVar("T")
 
 
 class HandlerError(Exception):
@@ -181,15 +184,6 @@ def _count(value: object, where: str, minimum: int) -> int:
     return value
 
 
-def _take(faults: list[Fault], method: str = "*", path: str = "") -> Fault | None:
-    """The fault for one request or connection (counted as a hit), or ``None``."""
-    for fault in reversed(faults):
-        if fault.active and fault._matches(method, path):
-            fault.hits += 1
-            return fault
-    return None
-
-
 def _compile(path: str) -> re.Pattern[str]:
     """``/items/{id}`` matches ``/items/7``, with ``id="7"``."""
     if not path.startswith("/"):
@@ -204,7 +198,11 @@ def _compile(path: str) -> re.Pattern[str]:
 
 
 class _Server:
-    """Start on ``await`` or ``async with``; close once; raise handler errors at close."""
+    """Start on ``await`` or ``async with``; close once; raise handler errors at close. Faults
+    are added and taken here, for every kind of server."""
+
+    #: The ``fault()`` arguments this kind of server cannot act on.
+    _not_faults: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, check_errors: bool) -> None:
         self.check_errors = check_errors
@@ -251,9 +249,64 @@ class _Server:
     async def _close(self) -> None:
         raise NotImplementedError
 
-    def _fault(self, **kwargs: Any) -> Fault:
-        fault = Fault(**kwargs, _registry=self.faults)
+    def fault(
+        self,
+        method: str = "*",
+        path: str | None = None,
+        *,
+        latency: float = 0.0,
+        status: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        raises: BaseException | type[BaseException] | None = None,
+        drop: bool = False,
+        drop_after: int | None = None,
+        trickle: float | None = None,
+        chunk_size: int = 64,
+        times: int | None = None,
+    ) -> Fault:
+        """Make the next ``times`` requests or connections (all, by default) go wrong; for HTTP,
+        those to ``method`` and ``path`` (any, by default). See ``Fault`` for each argument; a
+        TCP server takes ``latency``, ``drop``, ``drop_after``, ``trickle``, ``chunk_size`` and
+        ``times``."""
+        fault = Fault(
+            method=method,
+            path=path,
+            latency=latency,
+            status=status,
+            headers=headers,
+            raises=raises,
+            drop=drop,
+            drop_after=drop_after,
+            trickle=trickle,
+            chunk_size=chunk_size,
+            times=times,
+            _registry=self.faults,
+        )
+        unusable = [
+            f.name
+            for f in fields(Fault)
+            if f.name in self._not_faults and getattr(fault, f.name) != f.default
+        ]
+        if unusable:
+            raise TypeError(f"a {type(self).__name__} fault takes no {', '.join(unusable)}")
         self.faults.append(fault)
+        return fault
+
+    async def _apply_fault(
+        self, transport: asyncio.WriteTransport | None, method: str = "*", path: str = ""
+    ) -> Fault | None:
+        """The fault for a new request or connection (counted as a hit), after its latency; if
+        it drops the connection (``fault.drop``), the connection is closed."""
+        fault = next(
+            (f for f in reversed(self.faults) if f.active and f._matches(method, path)), None
+        )
+        if fault is None:
+            return None
+        fault.hits += 1
+        if fault.latency:
+            await asyncio.sleep(fault.latency)
+        if fault.drop and transport is not None:
+            transport.abort()
         return fault
 
 
@@ -376,37 +429,6 @@ class HttpServer(_Server):
         self.routes.append(route)
         return route
 
-    def fault(
-        self,
-        method: str = "*",
-        path: str | None = None,
-        *,
-        latency: float = 0.0,
-        status: int | None = None,
-        headers: Mapping[str, str] | None = None,
-        raises: BaseException | type[BaseException] | None = None,
-        drop: bool = False,
-        drop_after: int | None = None,
-        trickle: float | None = None,
-        chunk_size: int = 64,
-        times: int | None = None,
-    ) -> Fault:
-        """Make the next ``times`` requests (all, by default) to ``method`` and ``path`` (any,
-        by default) go wrong. See ``Fault`` for what each argument does."""
-        return self._fault(
-            method=method,
-            path=path,
-            latency=latency,
-            status=status,
-            headers=headers,
-            raises=raises,
-            drop=drop,
-            drop_after=drop_after,
-            trickle=trickle,
-            chunk_size=chunk_size,
-            times=times,
-        )
-
     async def _start(self) -> None:
         from aiohttp import web
 
@@ -484,12 +506,12 @@ class HttpServer(_Server):
                 request.method, request.path, dict(request.query), dict(request.headers), body
             )
         )
-        fault = _take(self.faults, request.method, request.path)
+        fault = await self._apply_fault(request.transport, request.method, request.path)
         if fault is not None:
-            if fault.latency:
-                await asyncio.sleep(fault.latency)
             if fault.drop:
-                return self._dropped(request)
+                # Never sent: aiohttp takes the failed write to the closed transport for a
+                # client that went away, quietly.
+                return web.Response()
             if fault.status is not None:
                 return web.Response(
                     status=fault.status, text=f"{fault.status} (injected)", headers=fault.headers
@@ -508,16 +530,6 @@ class HttpServer(_Server):
         if fault is not None and fault.shapes_reply:
             return await self._send_faulty(request, response, fault)
         return response
-
-    def _dropped(self, request: web.Request) -> web.StreamResponse:
-        from aiohttp import web
-
-        transport = request.transport
-        if transport is not None:
-            transport.abort()
-        # Never sent: aiohttp takes the failed write to the closed transport for a client that
-        # went away, quietly.
-        return web.Response()
 
     async def _send_faulty(
         self, request: web.Request, response: web.StreamResponse, fault: Fault
@@ -558,19 +570,39 @@ class HttpServer(_Server):
 
 
 class TcpServer(_Server):
-    """A stream server on 127.0.0.1 calling ``handler(reader, writer)`` for each connection.
+    """A TCP server on 127.0.0.1: a stream server calling ``handler(reader, writer)`` for each
+    connection, or, with ``protocol=``, one that gives each connection to a new protocol from
+    that factory, as ``loop.create_server`` does.
 
-    The connection is closed when the handler returns. ``fault()`` says what goes wrong with
-    the next connections; ``connections`` counts them.
+    A handler's connection is closed when the handler returns; a protocol's when the protocol
+    closes it or the server closes. ``fault()`` says what goes wrong with the next connections;
+    ``connections`` counts them.
     """
 
-    def __init__(self, handler: StreamHandler, *, check_errors: bool = True) -> None:
+    _not_faults = ("method", "path", "status", "headers", "raises")
+
+    def __init__(
+        self,
+        handler: StreamHandler | None = None,
+        *,
+        protocol: ProtocolFactory | None = None,
+        check_errors: bool = True,
+    ) -> None:
+        if (handler is None) == (protocol is None):
+            raise TypeError(
+                "a TcpServer serves handler(reader, writer) or protocol=, a protocol factory: "
+                "pass one of them"
+            )
         super().__init__(check_errors)
         self.handler = handler
+        self.protocol = protocol
         #: How many connections it accepted.
         self.connections = 0
         self._server: asyncio.Server | None = None
+        #: Handler tasks, protocols' connections being opened, and slow writers' senders.
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: The open connections of a ``protocol=`` server.
+        self._live: set[_Connection] = set()
         self.port = 0
 
     def __repr__(self) -> str:
@@ -585,53 +617,41 @@ class TcpServer(_Server):
         """``(host, port)``, as ``asyncio.open_connection(*address)`` takes it."""
         return (LOOPBACK, self.port)
 
-    def fault(
-        self,
-        *,
-        latency: float = 0.0,
-        drop: bool = False,
-        drop_after: int | None = None,
-        trickle: float | None = None,
-        chunk_size: int = 64,
-        times: int | None = None,
-    ) -> Fault:
-        """Make the next ``times`` connections (all, by default) go wrong: ``latency`` before
-        the handler starts, ``drop`` at once, ``drop_after`` some bytes of the handler's
-        writes, or ``trickle`` them. See ``Fault``."""
-        return self._fault(
-            latency=latency,
-            drop=drop,
-            drop_after=drop_after,
-            trickle=trickle,
-            chunk_size=chunk_size,
-            times=times,
-        )
-
     async def _start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, LOOPBACK, 0)
+        if self.protocol is not None:
+            loop = asyncio.get_running_loop()
+            self._server = await loop.create_server(lambda: _Connection(self), LOOPBACK, 0)
+        else:
+            self._server = await asyncio.start_server(self._serve, LOOPBACK, 0)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _close(self) -> None:
         assert self._server is not None
         self._server.close()
+        live = list(self._live)
+        for connection in live:
+            connection.abort()
         await _cancel(self._tasks)
+        await asyncio.gather(*(connection.closed for connection in live))
         await self._server.wait_closed()
+
+    def _track(self, task: asyncio.Task[Any]) -> None:
+        """Cancel ``task`` at close if it is still running."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
+        assert task is not None and self.handler is not None
+        self._track(task)
         self.connections += 1
-        fault = _take(self.faults)
         out: asyncio.StreamWriter | _FaultyWriter = writer
         try:
-            if fault is not None and fault.latency:
-                await asyncio.sleep(fault.latency)
+            fault = await self._apply_fault(writer.transport)
             if fault is not None and fault.drop:
-                writer.transport.abort()
                 return
             if fault is not None and fault.shapes_reply:
-                out = _FaultyWriter(writer, fault)
+                out = _FaultyWriter(writer, fault, self._track)
             result = self.handler(reader, out)  # type: ignore[arg-type]
             if inspect.isawaitable(result):
                 await result
@@ -642,7 +662,6 @@ class TcpServer(_Server):
         except Exception as error:
             self.errors.append(error)
         finally:
-            self._tasks.discard(task)
             if isinstance(out, _FaultyWriter):
                 await out.stop()  # cancelled: what is not sent yet never will be
             writer.close()
@@ -650,16 +669,112 @@ class TcpServer(_Server):
                 await writer.wait_closed()
 
 
-class _FaultyWriter:
-    """A ``StreamWriter`` whose bytes go out slowly (``trickle``) or stop (``drop_after``).
-
-    Writes return at once, as on a real writer; a task sends them chunk by chunk, and
-    ``drain()`` waits until it has sent everything.
+class _Connection(asyncio.Protocol):
+    """A connection of a ``protocol=`` server: its fault applies first, then the connection
+    goes to a new protocol from the factory, and every later event is passed on to it. An
+    exception from the protocol is a handler error: it is recorded and the connection aborted.
     """
 
-    def __init__(self, writer: asyncio.StreamWriter, fault: Fault) -> None:
+    def __init__(self, server: TcpServer) -> None:
+        self._server = server
+        self._transport: asyncio.Transport | None = None
+        self._protocol: asyncio.Protocol | None = None
+        self._opening: asyncio.Task[None] | None = None
+        #: What arrived before the protocol had the connection (``b""``: the end of file).
+        self._early: list[bytes] = []
+        #: Done once the connection is lost.
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._server.connections += 1
+        self._server._live.add(self)
+        self._opening = asyncio.get_running_loop().create_task(self._hand_over())
+        self._server._track(self._opening)
+
+    async def _hand_over(self) -> None:
+        transport, factory = self._transport, self._server.protocol
+        assert transport is not None and factory is not None
+        fault = await self._server._apply_fault(transport)
+        if fault is not None and fault.drop:
+            return
+        protocol = self._call(factory)
+        if protocol is None:
+            return
+        out: asyncio.Transport | _FaultyWriter = transport
+        if fault is not None and fault.shapes_reply:
+            out = _FaultyWriter(transport, fault, self._server._track)
+        self._protocol = protocol
+        self._call(protocol.connection_made, out)
+        early, self._early = self._early, []
+        for data in early:
+            if transport.is_closing():
+                break
+            if data:
+                self.data_received(data)
+            elif not self.eof_received():
+                transport.close()  # as the transport does when eof_received() says so
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    def data_received(self, data: bytes) -> None:
+        if self._protocol is None:  # the fault's latency is still running
+            self._early.append(data)
+        else:
+            self._call(self._protocol.data_received, data)
+
+    def eof_received(self) -> bool | None:
+        if self._protocol is None:
+            self._early.append(b"")
+            return True  # open until the protocol has seen it
+        return self._call(self._protocol.eof_received)
+
+    def pause_writing(self) -> None:
+        if self._protocol is not None:
+            self._call(self._protocol.pause_writing)
+
+    def resume_writing(self) -> None:
+        if self._protocol is not None:
+            self._call(self._protocol.resume_writing)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._server._live.discard(self)
+        if self._opening is not None:
+            self._opening.cancel()  # lost while its fault's latency ran: the protocol never knew
+        if self._protocol is not None:
+            self._call(self._protocol.connection_lost, exc)
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def _call(self, func: Callable[..., T], *args: Any) -> T | None:
+        try:
+            return func(*args)
+        except Exception as error:
+            self._server.errors.append(error)
+            self.abort()
+            return None
+
+
+class _FaultyWriter:
+    """A ``StreamWriter`` or transport whose bytes go out slowly (``trickle``) or stop
+    (``drop_after``).
+
+    Writes return at once, as on a real one; a task sends them chunk by chunk, and ``drain()``
+    waits until it has sent everything.
+    """
+
+    def __init__(
+        self,
+        writer: asyncio.StreamWriter | asyncio.Transport,
+        fault: Fault,
+        track: Callable[[asyncio.Task[Any]], None],
+    ) -> None:
         self._writer = writer
         self._fault = fault
+        self._track = track
         self._pending = bytearray()
         self._sent = 0
         self._eof = False
@@ -692,6 +807,7 @@ class _FaultyWriter:
             self._sender.result()  # ConnectionError if the client left
 
     async def wait_closed(self) -> None:
+        assert isinstance(self._writer, asyncio.StreamWriter), "a transport has no wait_closed()"
         self.close()
         await self.drain()
         await self._writer.wait_closed()
@@ -707,6 +823,7 @@ class _FaultyWriter:
         if self._sender is None or self._sender.done():
             self._sender = asyncio.get_running_loop().create_task(self._send())
             self._sender.add_done_callback(_retrieve)
+            self._track(self._sender)
 
     async def _send(self) -> None:
         fault, writer = self._fault, self._writer
@@ -719,7 +836,8 @@ class _FaultyWriter:
                 await asyncio.sleep(fault.trickle)
             writer.write(chunk)
             self._sent += len(chunk)
-            await writer.drain()
+            if isinstance(writer, asyncio.StreamWriter):  # a transport buffers what it is given
+                await writer.drain()
             if fault.drop_after is not None and self._sent >= fault.drop_after:
                 writer.close()  # what was written still goes out, then the connection ends
         self._pending.clear()
@@ -828,10 +946,11 @@ async def http_server() -> AsyncIterator[Callable[..., Awaitable[HttpServer]]]:
 @pytest.fixture
 async def tcp_server() -> AsyncIterator[Callable[..., Awaitable[TcpServer]]]:
     """``server = await tcp_server(handler)``: a started ``TcpServer`` on 127.0.0.1 calling
-    ``handler(reader, writer)`` per connection, closed after the test."""
+    ``handler(reader, writer)`` per connection (or ``tcp_server(protocol=factory)``: a new
+    protocol per connection), closed after the test."""
     closers = contextlib.AsyncExitStack()
 
-    async def start(handler: StreamHandler, **kwargs: Any) -> TcpServer:
+    async def start(handler: StreamHandler | None = None, **kwargs: Any) -> TcpServer:
         server: TcpServer = await closers.enter_async_context(TcpServer(handler, **kwargs))
         return server
 
@@ -865,7 +984,8 @@ def make_http_server() -> type[HttpServer]:
 
 @pytest.fixture(scope="session")
 def make_tcp_server() -> type[TcpServer]:
-    """``async with make_tcp_server(handler) as server``: for fixtures of any scope."""
+    """``async with make_tcp_server(handler) as server`` (or ``protocol=factory``): for
+    fixtures of any scope."""
     return TcpServer
 
 
