@@ -35,7 +35,7 @@ def test_blocking_wait_and_cpu_hog_are_told_apart(suite):
             "(while time.perf_counter() < end:): a CPU hog*",
         ]
     )
-    result.stdout.no_fnmatch_line("*test_awaits*")
+    result.stdout.no_fnmatch_line("blocking: *test_awaits*")
 
 
 def test_error_level_fails_the_blocking_test(suite):
@@ -129,7 +129,7 @@ def test_debug_mode_slow_callbacks_are_reported_against_their_test(suite):
             "test_suite.py:9 in test_slow_callback",
         ]
     )
-    result.stdout.no_fnmatch_line("*test_fast*")
+    result.stdout.no_fnmatch_line("blocking: *test_fast*")
     result.stdout.no_fnmatch_line("*Executing*took*")  # not also in asyncio's log
     result = pytester.runpytest(*args, "--asyncio-blocking=off", "-rA")
     result.stdout.fnmatch_lines(["*Executing <Handle *<lambda>()*took*seconds*"])

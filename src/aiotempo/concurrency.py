@@ -174,11 +174,13 @@ def _segments(
         yield segment, cuts[index + 1][1][0] if index + 1 < len(cuts) else after
 
 
-def _batch_key(item: pytest.Item) -> Any:
-    """What identifies the loop ``item`` runs on, or ``None`` if it must run on its own."""
+def _batch_key(item: pytest.Item, assume_on: bool = False) -> Any:
+    """What identifies the loop ``item`` runs on, or ``None`` if it must run on its own;
+    ``assume_on``: as if ``--asyncio-concurrency`` were above 1 (``savings``' estimate)."""
     try:
         marked = items.aiotempo_marker(item).concurrent
-        if marked is False or (marked is None and items.settings(item).concurrency <= 1):
+        off = not assume_on and items.settings(item).concurrency <= 1
+        if marked is False or (marked is None and off):
             return None
         if not items.is_async_test(item) or any(
             scopes.overridden(item, legacy) for legacy in ("event_loop", "event_loop_policy")

@@ -275,7 +275,10 @@ def _where(task: asyncio.Task[Any]) -> str:
 
 
 def _lowest_free_fd() -> int:
-    fd = os.open(os.devnull, os.O_RDONLY)
+    try:
+        fd = os.dup(2)  # a new descriptor takes the lowest free number (5x cheaper than open)
+    except OSError:  # no stderr descriptor
+        fd = os.open(os.devnull, os.O_RDONLY)
     os.close(fd)
     return fd
 

@@ -29,7 +29,7 @@ import pluggy
 import pytest
 
 from . import _pytest_internals as internals
-from . import clock, diagnostics, explore, items, reporting, runner, scopes
+from . import clock, diagnostics, explore, items, reporting, runner, savings, scopes
 from .config import MarkerError, ScopeName
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
@@ -65,6 +65,7 @@ class LoopSpec:
             except clock.VirtualClockError:
                 close(loop)
                 raise
+        savings.meter(loop)
         return loop
 
 

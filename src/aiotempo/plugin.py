@@ -21,6 +21,7 @@ from . import (
     loops,
     ports,
     reporting,
+    savings,
     scopes,
     timeline,
     workers,
@@ -74,6 +75,7 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = config.stash[items.SETTINGS] = read_settings(config)
     config.stash[loops.LOOPS] = loops.Loops(settings.debug)
     config.stash[_WATCHDOG] = Watchdog()
+    config.stash[savings.RECORDER] = savings.Recorder()
     timeline.register(config)  # only with --asyncio-report
     config.addinivalue_line(
         "markers", "asyncio(loop_scope=..., loop_factories=...): run the test on an asyncio loop"
@@ -157,6 +159,7 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    savings.start(item)
     if concurrency.in_batch(item):
         internals.privatize_function_fixtures(item)
     try:
@@ -191,6 +194,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     try:
         return (yield)
     finally:
+        savings.stop(item)
         item.stash.get(_STOP_TIMEOUT, lambda: None)()
         item.stash.get(_UNDO_TIME, lambda: None)()
         loops.release(item, nextitem, in_batch=concurrency.in_batch(item))

@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from . import timeline
+from . import savings, timeline
 
 _NOTICES = pytest.StashKey[dict[str, list[str]]]()
 
@@ -42,9 +42,12 @@ def write_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Conf
     notices = config.stash.get(_NOTICES, {})
     exclusive = config.stash.get(_EXCLUSIVE, Counter())
     findings = config.stash.get(_FINDINGS, [])
-    if not notices and not exclusive and not findings:
+    times = savings.breakdown(config)
+    if not notices and not exclusive and not findings and times is None:
         return
     terminalreporter.section("aiotempo")
+    for label, text in times.lines if times is not None else ():
+        terminalreporter.line(f"{label}: {text}")
     for kind, nodeid, text in findings:
         terminalreporter.line(f"{kind}: {nodeid}: {text}")
     if exclusive:

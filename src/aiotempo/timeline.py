@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from . import __version__
+from . import __version__, savings
 
 PLUGIN_NAME = "aiotempo-timeline"
 PHASES = ("setup", "call", "teardown")
@@ -155,6 +155,8 @@ class Timeline:
     cpu_note: str = ""
     #: Tests whose output was cut short or left out.
     output_cut: int = 0
+    #: The run's time breakdown, (label, text) lines shared with the terminal (``savings``).
+    times: list[tuple[str, str]] = field(default_factory=list)
     _latest: dict[str, TestRun] = field(default_factory=dict, repr=False)
     _output_left: int = field(default=OUTPUT_BUDGET, repr=False)
 
@@ -237,17 +239,9 @@ def assign_lanes(spans: Sequence[tuple[float, float]]) -> list[int]:
 class Totals:
     tests: int
     outcomes: dict[str, int]
-    #: From the first test's setup to the last test's teardown.
-    span: float
-    #: Every phase of every test, added up.
-    summed: float
     #: The most tests at once.
     lanes: int
     session: float | None
-
-    @property
-    def saved(self) -> float:
-        return max(self.summed - self.span, 0.0)
 
 
 def totals(timeline: Timeline, lanes: Sequence[int]) -> Totals:
@@ -255,29 +249,17 @@ def totals(timeline: Timeline, lanes: Sequence[int]) -> Totals:
     return Totals(
         tests=len(tests),
         outcomes=dict(Counter(test.outcome for test in tests)),
-        span=max(test.stop for test in tests) - min(test.start for test in tests) if tests else 0,
-        summed=sum(test.duration for test in tests),
         lanes=max(lanes, default=-1) + 1,
         session=timeline.session[1] - timeline.session[0] if timeline.session else None,
     )
 
 
 def summary_line(path: Path, total: Totals) -> str:
-    """The terminal's line: where the page is, and what running tests at once saved."""
+    """The terminal's line: where the page is (aiotempo's section says where the time went)."""
     if not total.tests:
         return f"aiotempo report: {path}: no tests ran"
-    ran = (
-        f"{total.tests} tests, wall time {_seconds(total.span)} for "
-        f"{_seconds(total.summed)} of summed test time"
-    )
-    if total.lanes > 1 and total.saved > 0:
-        ran += (
-            f" (up to {total.lanes} at once: concurrency saved {_seconds(total.saved)}, "
-            f"{total.summed / max(total.span, 1e-9):.1f}x)"
-        )
-    else:
-        ran += " (one at a time: nothing saved)"
-    return f"aiotempo report: {path}: {ran}"
+    at_once = f"up to {total.lanes} at once" if total.lanes > 1 else "one at a time"
+    return f"aiotempo report: {path}: {total.tests} tests, {at_once}"
 
 
 class TimelinePlugin:
@@ -309,6 +291,8 @@ class TimelinePlugin:
     @pytest.hookimpl(trylast=True)  # after other plugins' last findings
     def pytest_sessionfinish(self) -> None:
         self.timeline.session = (self._started[0], time())
+        times = savings.breakdown(self.config)
+        self.timeline.times = times.lines if times is not None else []
         if self.config.pluginmanager.get_plugin("dsession") is None:
             self.timeline.cpu = process_time() - self._started[1]
         else:
@@ -381,10 +365,6 @@ def _totals_table(timeline: Timeline, total: Totals) -> str:
     outcomes = ", ".join(
         f"{count} {name}" for name in COLOURS if (count := total.outcomes.get(name))
     )
-    if total.lanes > 1:
-        saved = f"{_seconds(total.saved)} (up to {total.lanes} tests at once)"
-    else:
-        saved = "nothing: the tests ran one at a time"
     session = _seconds(total.session) if total.session is not None else "not measured"
     if timeline.cpu is not None and total.session:
         cpu = (
@@ -396,15 +376,10 @@ def _totals_table(timeline: Timeline, total: Totals) -> str:
     rows = [
         ("Test runs", f"{total.tests} ({outcomes})" if outcomes else "0"),
         ("Session wall time", f"{session} (collection included)"),
-        ("Tests' wall time", f"{_seconds(total.span)} (first setup to last teardown)"),
-        ("Summed test time", f"{_seconds(total.summed)} (setup, call and teardown of every test)"),
-        ("Running tests at once saved", saved),
+        ("Most tests at once", str(total.lanes)),
+        # The lines of aiotempo's terminal summary (``savings``): the same numbers.
+        *(timeline.times or [("Time", "not measured")]),
         ("Process CPU time", cpu),
-        (
-            "Waiting vs running, per test",
-            "not measured: tests in flight share one thread and one loop, so neither the "
-            "process's CPU time nor a phase's wall time says how long one test ran or waited",
-        ),
     ]
     cells = "".join(f"<tr><th>{_e(name)}</th><td>{_e(value)}</td></tr>" for name, value in rows)
     return f'<table class="totals">{cells}</table>'
