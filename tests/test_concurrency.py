@@ -1,5 +1,7 @@
 """--asyncio-concurrency: tests overlap on one loop, each keeping pytest's guarantees."""
 
+import re
+
 import pytest
 
 #: A test module helper: counts tests in flight and remembers the most seen at once.
@@ -228,6 +230,38 @@ def test_output_and_logs_belong_to_their_test(suite):
         assert f"out {n}.2" in section and f"err {n}.2" in section and f"log {n}.2" in section
         assert f"task of {n}" in section
         assert not any(f"out {m}." in section or f"log {m}." in section for m in others)
+
+
+def test_each_phase_has_its_own_log_records(suite):
+    pytester = suite(
+        """
+        import asyncio, logging, pytest
+
+        log = logging.getLogger("t")
+
+        @pytest.fixture
+        def noisy(request):
+            log.warning("setup-of-%s", request.node.callspec.id)
+            yield
+            log.warning("teardown-of-%s", request.node.callspec.id)
+
+        @pytest.mark.asyncio
+        @pytest.mark.parametrize("n", range(4))
+        async def test_logs(n, noisy, caplog):
+            assert [r.getMessage() for r in caplog.get_records("setup")] == [f"setup-of-{n}"]
+            log.warning("call-of-%s", n)
+            await asyncio.sleep(0.01)
+            assert [r.getMessage() for r in caplog.records] == [f"call-of-{n}"]
+            caplog.set_level(logging.ERROR)
+        """
+    )
+    result = pytester.runpytest("--asyncio-concurrency=4", "-rA", "-p", "no:randomly")
+    result.assert_outcomes(passed=4)
+    text = result.stdout.str()
+    for n in range(4):
+        section = text.split(f" test_logs[{n}] _")[1].split(" test_logs[")[0]
+        mine = {f"setup-of-{n}", f"call-of-{n}", f"teardown-of-{n}"}
+        assert set(re.findall(r"\w+-of-\d", section)) == mine, section
 
 
 def test_junitxml_has_each_tests_own_output(suite):

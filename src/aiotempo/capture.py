@@ -120,6 +120,9 @@ class _LogRouter(logging.Handler):
         self._current_item = current_item
         #: The (caplog, report) handlers of each test's current phase.
         self.phases: dict[pytest.Item, tuple[logging.Handler, logging.Handler]] = {}
+        #: Handlers of finished phases, for the next ones (a new handler costs a lock and a
+        #: registration with ``logging``; pytest itself reuses its two for every test).
+        self._idle: list[tuple[Any, Any]] = []
 
     def handle(self, record: logging.LogRecord) -> bool:
         for handler in self.phases.get(self._current_item.get(), ()):
@@ -127,14 +130,25 @@ class _LogRouter(logging.Handler):
                 handler.handle(record)
         return True
 
+    def take(self) -> tuple[Any, Any]:
+        if not self._idle:
+            return internals.LogCaptureHandler(), internals.LogCaptureHandler()
+        handlers = self._idle.pop()
+        for handler in handlers:
+            handler.reset()
+            handler.setLevel(logging.NOTSET)
+        return handlers
+
+    def give_back(self, handlers: tuple[Any, Any]) -> None:
+        self._idle.append(handlers)
+
 
 @contextlib.contextmanager
 def _item_logging(plugin: Any, item: pytest.Item, when: str, router: _LogRouter) -> Iterator[None]:
     """pytest's ``LoggingPlugin._runtest_for`` with handlers of the test's own."""
-    caplog_handler = internals.LogCaptureHandler()
-    report_handler = internals.LogCaptureHandler()
+    caplog_handler, report_handler = handlers = router.take()
     report_handler.setFormatter(plugin.formatter)
-    router.phases[item] = caplog_handler, report_handler
+    router.phases[item] = handlers
     item.stash[internals.caplog_records_key][when] = caplog_handler.records
     item.stash[internals.caplog_handler_key] = caplog_handler
     try:
@@ -142,6 +156,7 @@ def _item_logging(plugin: Any, item: pytest.Item, when: str, router: _LogRouter)
     finally:
         del router.phases[item]
         item.add_report_section(when, "log", report_handler.stream.getvalue().strip())
+        router.give_back(handlers)
 
 
 @contextlib.contextmanager
