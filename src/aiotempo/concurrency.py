@@ -356,6 +356,10 @@ class Batch:
                 self._in_flight[item] = task
                 self._hold(item_plan, 1)
                 task.add_done_callback(functools.partial(self._finished, item))
+                # One start per turn of the loop: the tests in flight progress between starts,
+                # so the first reach their waits (and end) early instead of all moving in
+                # lockstep, and the next start as soon as slots free up.
+                await asyncio.sleep(0)
             while self._in_flight:
                 await self._wait_for_change()
         finally:
