@@ -14,7 +14,7 @@ find_python = $(firstword $(wildcard $(HOME)/.pyenv/versions/$(1).*/bin/python$(
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test check lint types pytest browser matrix matrix-corners cell bench compat clean
+.PHONY: demo test check lint types pytest browser matrix matrix-corners cell bench bench-plots bench-envs bench-docs compat clean
 
 $(VENV)/.installed: pyproject.toml
 	rm -rf $(VENV)
@@ -80,6 +80,35 @@ cell: $(VENV)/.installed
 ## bench: benchmarks, as ratios measured side by side in one run
 bench: $(VENV)/.installed
 	$(PY) bench/run.py $(ARGS)
+
+## bench-plots: docs/img/bench-*.{png,svg} from bench/results/ (made by `make bench` or bench-docs)
+bench-plots: $(VENV)/.installed
+	$(PY) bench/plot.py $(ARGS)
+
+## bench-envs: the environments of the variants that cannot share .venv (bench/README.md)
+BENCH_COOPERATIVE := .venv-bench-cooperative
+BENCH_LOOPTIME := .venv-bench-looptime
+bench-envs: $(BENCH_COOPERATIVE)/.installed $(BENCH_LOOPTIME)/.installed
+
+$(BENCH_COOPERATIVE)/.installed:
+	rm -rf $(BENCH_COOPERATIVE)
+	$(PYTHON) -m venv $(BENCH_COOPERATIVE)
+	$(BENCH_COOPERATIVE)/bin/pip install -q 'pytest==8.4.*' pytest-asyncio-cooperative aiohttp
+	touch $@
+
+$(BENCH_LOOPTIME)/.installed: pyproject.toml
+	rm -rf $(BENCH_LOOPTIME)
+	$(PYTHON) -m venv $(BENCH_LOOPTIME)
+	$(BENCH_LOOPTIME)/bin/pip install -q -U pip uv
+	$(BENCH_LOOPTIME)/bin/uv pip install -q -p $(BENCH_LOOPTIME)/bin/python -e '.[bench]' looptime
+	touch $@
+
+## bench-docs: docs/benchmarks.md's charts: every suite with --slow (about 15 min; the clock
+## suite from looptime's environment, so that its looptime variant runs), then bench-plots
+bench-docs: $(VENV)/.installed bench-envs
+	-$(PY) bench/run.py --slow $$($(PY) bench/run.py --list | cut -d' ' -f1 | grep -vx clock)
+	-$(BENCH_LOOPTIME)/bin/python bench/run.py --slow clock
+	$(PY) bench/plot.py
 
 ## compat: real open-source suites under pytest-asyncio and under aiotempo
 compat: $(VENV)/.installed

@@ -101,6 +101,8 @@ class Variant:
     ``python`` names an interpreter of ``INTERPRETERS`` to run pytest with (default: the one
     running the harness). ``lean`` blocks every installed plugin but ``LEAN_PLUGINS``. ``scale``
     sizes the variant's project: ``scale`` times the suite's test count, at least one test.
+    ``runner="unittest"`` runs ``python -m unittest`` instead of pytest (with ``args``), for
+    unittest suites run the way their users run them; it loads no plugins to check or block.
     """
 
     name: str
@@ -114,6 +116,7 @@ class Variant:
     python: str | None = None
     lean: bool = False
     scale: float = 1.0
+    runner: str = "pytest"
 
     def tests(self, n: int) -> int:
         """How many tests this variant runs when the suite runs ``n``."""
@@ -179,6 +182,8 @@ def register(suite: Suite) -> Suite:
     for variant in suite.variants:
         assert variant.project in suite.projects, (suite.name, variant.name)
         assert variant.python in (None, *INTERPRETERS), (suite.name, variant.name)
+        assert variant.runner in ("pytest", "unittest"), (suite.name, variant.name)
+        assert variant.runner == "pytest" or not (variant.active or variant.inactive), variant
     for ratio in suite.ratios:
         assert {ratio.num, ratio.den} <= names, (suite.name, ratio.label)
         assert ratio.base is None or (ratio.per_test and ratio.base in names), ratio.label
@@ -261,6 +266,20 @@ register(
                 active=("aiotempo",),
                 inactive=("pytest_asyncio",),
             ),
+            Variant(
+                "aiotempo-checks-off",
+                "async",
+                ("--asyncio-leaks=off", "--asyncio-blocking=off"),
+                active=("aiotempo",),
+                inactive=("pytest_asyncio",),
+            ),
+            Variant(
+                "aiotempo-checks-on",
+                "async",
+                ("--asyncio-leaks=error", "--asyncio-blocking=error", "--asyncio-timeout=60"),
+                active=("aiotempo",),
+                inactive=("pytest_asyncio",),
+            ),
         ),
         ratios=(
             Ratio("aiotempo", "sync", "<=", 1.2),
@@ -268,6 +287,8 @@ register(
             Ratio("aiotempo", "pytest-asyncio"),
             # Nothing to wait for, so nothing to overlap: concurrency must cost nothing.
             Ratio("aiotempo-concurrent", "aiotempo", "<=", 1.0),
+            # Every diagnostic check on costs at most 15% over none (issue 5).
+            Ratio("aiotempo-checks-on", "aiotempo-checks-off", "<=", 1.15),
         ),
     )
 )
@@ -316,6 +337,11 @@ def sleeps_and_timeouts(sleep: float, timeout: float) -> Callable[[int], str]:
     return test
 
 
+#: pytest-xdist's args for the ``pytest-asyncio-xdist`` variants: one worker per core of the
+#: benchmark machines (2), the usual way to speed up a pytest-asyncio suite that waits.
+XDIST = ("-n", "2")
+
+
 def clock_variants() -> tuple[Variant, ...]:
     no_aiotempo = ("-p", "no:aiotempo")
     aiotempo = {"active": ("aiotempo",), "inactive": ("pytest_asyncio", "looptime")}
@@ -333,6 +359,15 @@ def clock_variants() -> tuple[Variant, ...]:
             requires=("looptime",),
         ),
         Variant("pytest-asyncio", "sleeps", no_aiotempo, **pytest_asyncio, slow=True),
+        # The same over pytest-xdist's two workers: about 100 s.
+        Variant(
+            "pytest-asyncio-xdist",
+            "sleeps",
+            (*no_aiotempo, *XDIST),
+            **pytest_asyncio,
+            requires=("xdist",),
+            slow=True,
+        ),
     )
 
 
@@ -361,6 +396,8 @@ register(
             Ratio("pytest-asyncio", "zero-sleep"),
             Ratio("looptime", "zero-sleep-pytest-asyncio"),
             Ratio("aiotempo-virtual", "looptime"),
+            Ratio("pytest-asyncio-xdist", "zero-sleep"),
+            Ratio("aiotempo-virtual", "pytest-asyncio-xdist"),
         ),
     )
 )
@@ -503,6 +540,16 @@ register(
                 slow=True,
                 **PYTEST_ASYNCIO_ONLY,
             ),
+            # The same over pytest-xdist's two workers: about 25 s.
+            Variant(
+                "pytest-asyncio-xdist",
+                "wait",
+                ("-p", "no:aiotempo", *XDIST),
+                requires=("xdist",),
+                lean=True,
+                slow=True,
+                **PYTEST_ASYNCIO_ONLY,
+            ),
         ),
         ratios=(
             Ratio("aiotempo-concurrent", "floor", "<=", 1.3),
@@ -513,6 +560,8 @@ register(
             Ratio("aiotempo-concurrent", "floor-concurrent"),
             Ratio("cooperative", "floor"),
             Ratio("pytest-asyncio", "floor"),
+            Ratio("pytest-asyncio-xdist", "floor"),
+            Ratio("aiotempo-concurrent", "pytest-asyncio-xdist"),
         ),
         rounds=7,
     )
@@ -538,11 +587,23 @@ register(
                 slow=True,
                 **PYTEST_ASYNCIO_ONLY,
             ),
+            # The same over pytest-xdist's two workers: about 35 s.
+            Variant(
+                "pytest-asyncio-xdist",
+                "wait",
+                ("-p", "no:aiotempo", *XDIST),
+                requires=("xdist",),
+                lean=True,
+                slow=True,
+                **PYTEST_ASYNCIO_ONLY,
+            ),
         ),
         ratios=(
             Ratio("aiotempo-concurrent", "floor", "<=", 1.5),
             Ratio("pytest-asyncio", "floor"),
             Ratio("aiotempo-concurrent", "pytest-asyncio"),
+            Ratio("pytest-asyncio-xdist", "floor"),
+            Ratio("aiotempo-concurrent", "pytest-asyncio-xdist"),
         ),
         rounds=7,
     )
@@ -646,6 +707,50 @@ register(
 )
 
 
+def testcase_project(base: str, body: str = "") -> Callable[[int], Files]:
+    """Empty ``async def`` test methods, one class per module derived from ``base`` (with
+    ``body`` first). Every project imports the same modules, so that their runs start alike and
+    differ only in the class the tests run in."""
+    header = f"import unittest\n\nfrom aiotempo import TestCase\n\n\nclass Test({base}):\n{body}"
+    return project(SYNC_INI, "\n    async def test_{i}(self):\n        pass\n", header=header)
+
+
+TESTCASE_PYTEST = {"lean": True, **AIOTEMPO_ONLY}
+
+register(
+    Suite(
+        name="testcase",
+        description="empty async test methods: aiotempo.TestCase vs IsolatedAsyncioTestCase",
+        n=2000,
+        quick_n=200,
+        projects={
+            "stdlib": testcase_project("unittest.IsolatedAsyncioTestCase"),
+            "aiotempo": testcase_project("TestCase"),
+            "timeout": testcase_project("TestCase", "    timeout = 60\n"),
+        },
+        variants=(
+            Variant("stdlib", "stdlib", **TESTCASE_PYTEST),
+            Variant("aiotempo", "aiotempo", **TESTCASE_PYTEST),
+            Variant("aiotempo-timeout", "timeout", **TESTCASE_PYTEST),
+            Variant("n1", "stdlib", scale=0, **TESTCASE_PYTEST),  # pytest's start-up
+            Variant("unittest-stdlib", "stdlib", runner="unittest"),
+            Variant("unittest-aiotempo", "aiotempo", runner="unittest"),
+            Variant("unittest-timeout", "timeout", runner="unittest"),
+            Variant("unittest-n1", "stdlib", scale=0, runner="unittest"),
+        ),
+        ratios=(
+            Ratio("aiotempo", "stdlib", "<=", 1.2, per_test=True, base="n1"),
+            Ratio(
+                "unittest-aiotempo", "unittest-stdlib", "<=", 1.2, per_test=True, base="unittest-n1"
+            ),
+            Ratio("aiotempo-timeout", "stdlib", per_test=True, base="n1"),
+            Ratio("unittest-timeout", "unittest-stdlib", per_test=True, base="unittest-n1"),
+        ),
+        rounds=5,
+    )
+)
+
+
 # --------------------------------------------------------------------------- running
 
 PROBE = textwrap.dedent(
@@ -665,6 +770,25 @@ PROBE = textwrap.dedent(
 )
 
 SUMMARY_RE = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|warnings?)\b")
+#: unittest's summary: "Ran 2000 tests in 0.757s", then "OK" or "FAILED (failures=1, errors=2)".
+UNITTEST_RAN_RE = re.compile(r"^Ran (\d+) tests? in ")
+UNITTEST_DETAIL_RE = re.compile(r"(\w[\w ]*)=(\d+)")
+
+
+def outcome_counts(variant: Variant, lines: list[str]) -> dict[str, int]:
+    """How many tests passed, failed, ... (and pytest's warnings), from a run's output lines."""
+    counts: dict[str, int] = {}
+    if not lines:
+        return counts
+    if variant.runner == "unittest":
+        counts = {what: int(num) for what, num in UNITTEST_DETAIL_RE.findall(lines[-1])}
+        ran = next((int(m[1]) for line in lines if (m := UNITTEST_RAN_RE.match(line))), 0)
+        counts["passed"] = ran - sum(counts.values())
+        return counts
+    for num, what in SUMMARY_RE.findall(lines[-1]):
+        counts[what.rstrip("s") if what.startswith(("error", "warning")) else what] = int(num)
+    return counts
+
 
 #: Run by another interpreter: its pytest11 entry points, the versions of VERSIONED, and which of
 #: the modules named on its command line it cannot import.
@@ -773,6 +897,8 @@ def blocked_plugins(variant: Variant) -> list[str]:
     """``-p no:NAME`` for the opt-in plugins this variant does not require, and for a ``lean``
     variant every plugin but LEAN_PLUGINS."""
     args: list[str] = []
+    if variant.runner != "pytest":
+        return args
     for name, top in sorted(entry_points(python_of(variant))):
         opted_out = top in OPT_IN_PLUGINS and top not in variant.requires
         if opted_out or (variant.lean and top not in LEAN_PLUGINS and top not in variant.requires):
@@ -803,8 +929,10 @@ def why_skipped(variant: Variant) -> str | None:
 def run_pytest(
     cwd: Path, variant: Variant, expected: int, extra_args: tuple[str, ...] = ()
 ) -> RunResult:
-    cmd = [python_of(variant), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    cmd += [*blocked_plugins(variant), *variant.args, *extra_args]
+    cmd = [python_of(variant), "-m", variant.runner, "-q"]
+    if variant.runner == "pytest":
+        cmd += ["-p", "no:cacheprovider", *blocked_plugins(variant)]
+    cmd += [*variant.args, *extra_args]
     env = {**base_env(), **variant.env}
     start = time.perf_counter()
     # Popen and wait4 rather than subprocess.run: wait4 gives the child's own peak RSS.
@@ -833,10 +961,7 @@ def run_pytest(
     if proc.returncode == -signal.SIGKILL and seconds >= RUN_TIMEOUT:
         return RunResult(seconds, False, f"timed out after {RUN_TIMEOUT:g}s")
     lines = [line for line in stdout.splitlines() if line.strip()]
-    counts: dict[str, int] = {}
-    if lines:
-        for num, what in SUMMARY_RE.findall(lines[-1]):
-            counts[what.rstrip("s") if what.startswith(("error", "warning")) else what] = int(num)
+    counts = outcome_counts(variant, lines)
     passed = counts.get("passed", 0)
     bad = {k: v for k, v in counts.items() if k not in ("passed", "warning")}
     if proc.returncode != 0 or passed != expected or bad:
@@ -851,6 +976,8 @@ def warm_up(root: Path, cwd: Path, variant: Variant, expected: int) -> RunResult
     """First run: fills bytecode caches and checks which plugins are active.
 
     It is timed for a slow variant only (its one run), since it also compiles the project."""
+    if variant.runner != "pytest":
+        return run_pytest(cwd, variant, expected)  # no plugins to check
     probe_dir = root / "_probe"
     probe_dir.mkdir(exist_ok=True)
     (probe_dir / "_bench_probe.py").write_text(PROBE)
