@@ -21,7 +21,8 @@ SETTINGS = pytest.StashKey[config.Settings]()
 COLLECTED = pytest.StashKey[bool]()
 _MARKS = pytest.StashKey[dict[str, pytest.Mark]]()
 _IS_ASYNC_TEST = pytest.StashKey[bool]()
-_ASYNCIO_MARKER = pytest.StashKey["config.AsyncioMarker | None"]()
+#: The ``asyncio`` marker, parsed, and whether it used the deprecated ``scope=``.
+_ASYNCIO_MARKER = pytest.StashKey["tuple[config.AsyncioMarker | None, bool]"]()
 _AIOTEMPO_MARKER = pytest.StashKey[config.AiotempoMarker]()
 
 #: Markers and fixtures by which other async frameworks' plugins claim a test.
@@ -34,8 +35,10 @@ T = TypeVar("T")
 
 def cached(item: pytest.Item, key: pytest.StashKey[T], compute: Callable[[], T]) -> T:
     """``compute()``, remembered for ``item`` once collection is finished."""
-    if key in item.stash:
-        return item.stash[key]
+    try:
+        return item.stash[key]  # asked several times per test: one lookup
+    except KeyError:
+        pass
     value = compute()
     if item.config.stash.get(COLLECTED, False):
         item.stash[key] = value
@@ -106,7 +109,7 @@ def _async_target(item: pytest.Function) -> tuple[Any, str] | None:
 
 def asyncio_marker(item: pytest.Item) -> config.AsyncioMarker | None:
     """The test's validated ``asyncio`` marker; raises ``config.MarkerError`` if misused."""
-    return cached(item, _ASYNCIO_MARKER, lambda: _parse_asyncio_marker(item)[0])
+    return cached(item, _ASYNCIO_MARKER, lambda: _parse_asyncio_marker(item))[0]
 
 
 def _parse_asyncio_marker(item: pytest.Item) -> tuple[config.AsyncioMarker | None, bool]:
@@ -118,10 +121,7 @@ def _parse_asyncio_marker(item: pytest.Item) -> tuple[config.AsyncioMarker | Non
 
 def aiotempo_marker(item: pytest.Item) -> config.AiotempoMarker:
     """The test's validated ``aiotempo`` marker (empty if none)."""
-    try:
-        return item.stash[_AIOTEMPO_MARKER]  # the hot path: asked several times per test
-    except KeyError:
-        return cached(item, _AIOTEMPO_MARKER, lambda: _parse_aiotempo_marker(item))
+    return cached(item, _AIOTEMPO_MARKER, lambda: _parse_aiotempo_marker(item))
 
 
 def _parse_aiotempo_marker(item: pytest.Item) -> config.AiotempoMarker:
@@ -168,9 +168,7 @@ def seed(item: pytest.Item) -> int | None:
 def validate_markers(item: pytest.Item) -> bool:
     """Check the test's markers; return whether the deprecated ``scope=`` argument was used."""
     aiotempo_marker(item)
-    parsed, deprecated_scope = _parse_asyncio_marker(item)
-    item.stash[_ASYNCIO_MARKER] = parsed
-    return deprecated_scope
+    return cached(item, _ASYNCIO_MARKER, lambda: _parse_asyncio_marker(item))[1]
 
 
 def check_unittest_method(item: pytest.Item) -> None:

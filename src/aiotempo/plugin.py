@@ -76,6 +76,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[loops.LOOPS] = loops.Loops(settings.debug)
     config.stash[_WATCHDOG] = Watchdog()
     config.stash[savings.RECORDER] = savings.Recorder()
+    if settings.seed is not None or settings.explore:
+        config.pluginmanager.register(_ReplayNotice(), "aiotempo-replay")
     timeline.register(config)  # only with --asyncio-report
     config.addinivalue_line(
         "markers", "asyncio(loop_scope=..., loop_factories=...): run the test on an asyncio loop"
@@ -313,21 +315,25 @@ def _aiotempo_seed(request: pytest.FixtureRequest) -> int:
     return seed
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
-    seed = items.seed(item) if report.failed and call.when == "call" else None
-    if seed is not None:
-        reporting.notice(
-            item.config,
-            "a run with a perturbed interleaving failed (a race?); replay it with",
-            explore.replay_run(item.config.invocation_params.args, seed)
-            if concurrency.in_batch(item)  # it interleaved with the other tests in flight
-            else explore.replay_line(item.nodeid, seed),
-        )
-    return report
+class _ReplayNotice:
+    """Names how to replay a failed test whose interleaving was perturbed (registered only
+    when seeds are in use: a report hook costs every test)."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        seed = items.seed(item) if report.failed and call.when == "call" else None
+        if seed is not None:
+            reporting.notice(
+                item.config,
+                "a run with a perturbed interleaving failed (a race?); replay it with",
+                explore.replay_run(item.config.invocation_params.args, seed)
+                if concurrency.in_batch(item)  # it interleaved with the other tests in flight
+                else explore.replay_line(item.nodeid, seed),
+            )
+        return report
 
 
 @pytest.fixture
