@@ -213,3 +213,88 @@ def test_a_full_collection_finds_what_outlived_its_test(suite):
             "earlier one)",
         ]
     )
+
+
+def test_under_concurrency_each_test_is_checked_for_what_it_created(suite):
+    pytester = suite(
+        """
+        import asyncio, pytest
+
+        async def forever():
+            await asyncio.sleep(3600)
+
+        async def boom():
+            raise ValueError("lost")
+
+        @pytest.mark.asyncio
+        async def test_leaks_a_task():
+            asyncio.get_running_loop().create_task(forever(), name="left")
+            await asyncio.sleep(0.05)
+
+        @pytest.mark.asyncio
+        async def test_leaks_a_timer():
+            asyncio.get_running_loop().call_later(60, print, "late")
+            await asyncio.sleep(0.1)
+
+        @pytest.mark.asyncio
+        async def test_loses_an_exception():
+            task = asyncio.get_running_loop().create_task(boom(), name="boom")
+            await asyncio.sleep(0.1)
+            del task
+
+        @pytest.mark.asyncio
+        async def test_still_running_beside():
+            task = asyncio.create_task(forever(), name="mine")  # pending as the others end
+            handle = asyncio.get_running_loop().call_later(60, print, "mine")
+            await asyncio.sleep(0.3)
+            task.cancel()
+            handle.cancel()
+        """
+    )
+    result = pytester.runpytest("--asyncio-concurrency=4", "-p", "no:randomly")
+    result.assert_outcomes(passed=4)
+    lines = [line for line in result.outlines if line.startswith("leaks: ")]
+    assert sorted(lines) == [
+        "leaks: test_suite.py::test_leaks_a_task: task 'left' (forever) still pending, "
+        "suspended at test_suite.py:5",
+        "leaks: test_suite.py::test_leaks_a_timer: timer <built-in function print> still scheduled",
+        "leaks: test_suite.py::test_loses_an_exception: exception never retrieved from "
+        "'boom' (boom): ValueError('lost')",
+    ]
+
+
+def test_on_a_module_scoped_loop_a_test_leaks_what_it_created_not_its_fixtures(suite):
+    pytester = suite(
+        """
+        import asyncio, pytest, pytest_asyncio
+
+        async def forever():
+            await asyncio.sleep(3600)
+
+        @pytest_asyncio.fixture(scope="module", loop_scope="module")
+        async def server():
+            task = asyncio.get_running_loop().create_task(forever(), name="server")
+            asyncio.get_running_loop().call_later(60, print, "keepalive")
+            yield
+            task.cancel()
+
+        @pytest.mark.asyncio(loop_scope="module")
+        async def test_uses_the_server(server):
+            asyncio.get_running_loop().create_task(forever(), name="stray")
+
+        @pytest.mark.asyncio(loop_scope="module")
+        async def test_clean(server):
+            await asyncio.sleep(0)
+        """
+    )
+    result = pytester.runpytest("-p", "no:randomly", "--asyncio-leaks=error")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "test_suite.py::test_uses_the_server left behind (--asyncio-leaks=error):",
+            "  task 'stray' (forever) still pending, suspended at test_suite.py:5",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*server' (forever)*")
+    result.stdout.no_fnmatch_line("*keepalive*")
+    result.stdout.no_fnmatch_line("*test_clean left behind*")

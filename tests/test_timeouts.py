@@ -160,3 +160,81 @@ def test_a_tests_tasks_do_not_outlive_it(suite):
     )
     result = pytester.runpytest("--asyncio-timeout=60", "-p", "no:randomly")
     result.assert_outcomes(passed=2)
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_thread_stuck_in_c_code_exits_the_run_after_writing_the_reports(suite, asynchronous):
+    pytester = suite(
+        f"""
+        import asyncio, threading, pytest
+
+        def test_first():
+            pass
+
+        {"@pytest.mark.asyncio" if asynchronous else ""}
+        {"async " if asynchronous else ""}def test_stuck():
+            print("before the call")
+            lock = threading.Lock(); lock.acquire(); lock.acquire()  # never returns
+
+        def test_never_runs():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--asyncio-timeout=0.3", "--junitxml=report.xml", "-p", "no:randomly", timeout=60
+    )
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [
+            "*test_stuck: timed out after 0.3 s, while its thread was blocked (not awaiting) here:",
+            "*in test_stuck*",
+            "That call did not return within 2 s of the timeout being raised in it*",
+            "*before the call*",
+            "*1 failed, 1 passed*",
+        ]
+    )
+    result.stderr.fnmatch_lines(
+        [
+            "aiotempo: test_suite.py::test_stuck is stuck at test_suite.py:10 in test_stuck in a "
+            "call that cannot be interrupted, past a 0.3 s timeout (--asyncio-timeout); the "
+            "reports are written and the process exits as a last resort"
+        ]
+    )
+    xml = (pytester.path / "report.xml").read_text()
+    assert 'tests="2"' in xml and 'failures="1"' in xml
+    assert '<testcase classname="test_suite" name="test_stuck"' in xml
+    assert "That call did not return" in xml
+
+
+def test_under_concurrency_the_exit_names_the_stuck_test_and_reports_those_in_flight(suite):
+    pytester = suite(
+        """
+        import asyncio, threading, pytest
+
+        @pytest.mark.asyncio
+        async def test_waits():
+            await asyncio.sleep(3600)
+
+        @pytest.mark.asyncio
+        async def test_stuck():
+            await asyncio.sleep(0.2)
+            lock = threading.Lock(); lock.acquire(); lock.acquire()  # never returns
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--asyncio-timeout=0.3", "--asyncio-concurrency=2", "--junitxml=report.xml", timeout=60
+    )
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_stuck _*",
+            "test_suite.py::test_waits: timed out after 0.3 s, while test_suite.py::test_stuck "
+            "blocked the loop (not awaiting) here:",
+            "*_ test_waits _*",
+            "interrupted: the run exited: test_suite.py::test_stuck is stuck at "
+            "test_suite.py:11 in test_stuck in a call that cannot be interrupted",
+            "*2 failed in*",
+        ]
+    )
+    result.stderr.fnmatch_lines(["aiotempo: test_suite.py::test_stuck is stuck at *"])
+    assert (pytester.path / "report.xml").read_text().count("<failure") == 2

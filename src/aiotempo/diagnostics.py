@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures.thread
 import contextvars
+import functools
 import gc
 import linecache
 import logging
@@ -28,6 +29,7 @@ import sys
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any, cast
@@ -41,51 +43,80 @@ _SLEEP_TIMER = asyncio.futures._set_result_unless_cancelled  # type: ignore[attr
 _BENIGN_THREADS = ("waitpid-", "_run_safe_shutdown_loop", "aiotempo-")
 
 
+class _Findings(list[str]):
+    """What a test's check found, one line each; ``closed`` once the check has read it.
+
+    On a shared loop, also the tasks the test's code created (``_track_tasks``): scanning
+    every task of a loop shared by hundreds of tests in flight, at each test's end, would cost
+    more than the test.
+    """
+
+    closed = False
+
+    def __init__(self, track_tasks: bool) -> None:
+        super().__init__()
+        #: Weak references: a task dies when it would without the check.
+        self.tasks: list[weakref.ref[asyncio.Task[Any]]] | None = [] if track_tasks else None
+
+
 class LeakCheck:
-    """What a loop and the process hold when a test starts, to compare at its end."""
+    """What a loop and the process hold when a test starts, to compare at its end.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    ``alone``: the test has its loop and the process to itself (a function-scoped loop, not in
+    a concurrent batch), so whatever is left on them is its own. Otherwise (a loop shared by a
+    class, module or session, or the tests in flight of a batch) only what was created in the
+    test's context is its own: tasks and timers created by its code and its function-scoped
+    fixtures, but not by wider-scoped fixtures (``unattributed``) nor by other tests; threads,
+    descriptors and what a young-generation collection frees cannot be told apart there, and
+    are not checked.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, alone: bool = True) -> None:
         self._loop = loop
-        self._threads = set(threading.enumerate())
-        self._lowest_free_fd = _lowest_free_fd()
-        self._unretrieved: list[str] = []
-        # Seen before the loop's exception handler, which stays the test's to set.
-        self._call_exception_handler = loop.call_exception_handler
-        loop.call_exception_handler = self._exception  # type: ignore[method-assign]
-        #: What dying objects said while the test ran (coroutines never awaited).
-        self._garbage: list[str] = []
+        self._alone = alone
+        if alone:
+            self._threads = set(threading.enumerate())
+            self._lowest_free_fd = _lowest_free_fd()
+        #: What dying objects said while the test ran (coroutines never awaited, unretrieved
+        #: task exceptions), and then what the check finds: the test's context refers to it.
+        self._found = _Findings(track_tasks=not alone)
+        _route_unretrieved(loop)
+        if not alone:
+            _track_tasks(loop)
         _watch_garbage()
-        _garbage_of_test.set(self._garbage)
-
-    def _exception(self, context: dict[str, Any]) -> None:
-        if "never retrieved" in context.get("message", ""):
-            task = context.get("future")
-            self._unretrieved.append(
-                f"exception never retrieved from {_task_name(task)}: {context.get('exception')!r}"
-            )
-        else:
-            self._call_exception_handler(context)
+        _garbage_of_test.set(self._found)
 
     def findings(self) -> list[str]:
         """Everything the test left behind, one line each."""
-        # Objects that just died report their unretrieved exceptions and unclosed resources
-        # now. The young generation holds what was allocated since the last test's check, so
-        # what it frees is this test's.
-        _collect(0, self._garbage)
+        if self._alone:
+            # Objects that just died report their unretrieved exceptions and unclosed
+            # resources now. The young generation holds what was allocated since the last
+            # test's check, so what it frees is this test's.
+            _collect(0, self._found)
         _garbage_of_test.set(None)
+        self._found.closed = True
         loop = self._loop
+        refs = self._found.tasks
+        tasks = asyncio.all_tasks(loop) if refs is None else [ref() for ref in refs]
         found = [
             f"task {_task_name(task)} still pending{_where(task)}"
-            for task in asyncio.all_tasks(loop)
-            if not task.done()
+            for task in tasks
+            if task is not None and not task.done()
         ]
         found += [
             f"timer {handle._callback!r} still scheduled"
             for handle in getattr(loop, "_scheduled", ())
-            if not handle.cancelled() and handle._callback is not _SLEEP_TIMER
+            if not handle.cancelled()
+            and handle._callback is not _SLEEP_TIMER
+            and (self._alone or handle._context.get(_garbage_of_test) is self._found)
         ]
+        if self._alone:
+            found += self._threads_and_descriptors()
+        return found + self._found
+
+    def _threads_and_descriptors(self) -> list[str]:
         pool = set(concurrent.futures.thread._threads_queues)
-        found += [
+        found = [
             f"thread {thread.name!r} still running"
             for thread in threading.enumerate()
             if thread not in self._threads
@@ -98,9 +129,76 @@ class LeakCheck:
             target = _target(fd)
             if target is not None and not target.startswith(("anon_inode:", "pipe:")):
                 found.append(f"file descriptor {fd} still open ({target})")
-        found += self._unretrieved + self._garbage
-        del self._loop.call_exception_handler
         return found
+
+
+def unattributed() -> contextvars.Token[list[str] | None]:
+    """Start code that is no test's own (a class-, module- or session-scoped fixture set up
+    during a test): what it creates is not that test's leak. ``_garbage_of_test.reset`` the
+    returned token when it is done."""
+    return _garbage_of_test.set(None)
+
+
+def _context_of(task: asyncio.Task[Any]) -> contextvars.Context | None:
+    """The context a task runs in (its creator's copy).
+
+    Python 3.12 has ``get_context()``; before, the C ``Task`` keeps it private, but hands it
+    first to the garbage collector's traversal.
+    """
+    if sys.version_info >= (3, 12):
+        return task.get_context()
+    context = getattr(task, "_context", None)  # the pure-Python Task
+    if context is None:
+        context = next(
+            (r for r in gc.get_referents(task) if isinstance(r, contextvars.Context)), None
+        )
+    return context
+
+
+def _track_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Once per loop (until a test sets its own task factory): note each task in the
+    ``_Findings`` of the test whose code creates it."""
+    previous = loop.get_task_factory()
+    if getattr(previous, "func", None) is not _tracked:
+        loop.set_task_factory(functools.partial(_tracked, previous))
+
+
+def _tracked(previous: Any, loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+    if previous is not None:
+        task = previous(loop, coro, **kwargs)
+    else:
+        task = asyncio.Task(coro, loop=loop, **kwargs)
+    tasks = getattr(_garbage_of_test.get(), "tasks", None)
+    if tasks is not None:
+        tasks.append(weakref.ref(task))
+    return task
+
+
+def _route_unretrieved(loop: asyncio.AbstractEventLoop) -> None:
+    """Once per loop: "exception never retrieved" goes to the check of the test whose context
+    created the task (of the test whose code runs, for a plain future), before the loop's
+    exception handler, which stays the test's to set. A test already checked hands it to the
+    sweeps (``_swept``), as what it or an earlier test left."""
+    original = loop.call_exception_handler
+    if getattr(original, "func", None) is _unretrieved:
+        return
+    loop.call_exception_handler = functools.partial(_unretrieved, original)  # type: ignore[method-assign]
+
+
+def _unretrieved(original: Callable[[dict[str, Any]], None], context: dict[str, Any]) -> None:
+    future = context.get("future")
+    if "never retrieved" in context.get("message", ""):
+        if isinstance(future, asyncio.Task):
+            task_context = _context_of(future)
+            found = task_context.get(_garbage_of_test) if task_context is not None else None
+        else:
+            found = _garbage_of_test.get()
+        if found is not None:
+            (_swept if getattr(found, "closed", False) else found).append(
+                f"exception never retrieved from {_task_name(future)}: {context.get('exception')!r}"
+            )
+            return
+    original(context)
 
 
 #: Where a dying object's report goes: the list of the test whose code runs (in its context,
@@ -261,9 +359,11 @@ def allowed(finding: str, allow: Sequence[str]) -> bool:
 
 
 def _task_name(task: Any) -> str:
-    coro = task.get_coro() if hasattr(task, "get_coro") else None
+    if not isinstance(task, asyncio.Task):
+        return "a future" if task is not None else "a task"
+    coro = task.get_coro()
     name = getattr(coro, "__qualname__", None) or repr(coro)
-    return f"{task.get_name()!r} ({name})" if task is not None else "a task"
+    return f"{task.get_name()!r} ({name})"
 
 
 def _where(task: asyncio.Task[Any]) -> str:
@@ -422,18 +522,14 @@ _NOT_USER_CODE = (
 def _blocking_report(thread_id: int, stalled: float, busy: float) -> tuple[str, Any]:
     """Where the loop's thread is stuck, whether it burns CPU or waits, and the context of
     the callback it is in (the blocking test's, under concurrency)."""
-    frame = sys._current_frames().get(thread_id)
-    where, context = "", None
-    while frame is not None:
+    innermost = frame = sys._current_frames().get(thread_id)
+    where = ""
+    while frame is not None and not where:
         filename = frame.f_code.co_filename
-        if not where and not any(part in filename for part in _NOT_USER_CODE):
+        if not any(part in filename for part in _NOT_USER_CODE):
             line = linecache.getline(filename, frame.f_lineno).strip()
             where = f"{os.path.relpath(filename)}:{frame.f_lineno} in {frame.f_code.co_name}"
             where += f" ({line})" if line else ""
-        handle = frame.f_locals.get("self") if frame.f_code.co_name == "_run" else None
-        if isinstance(handle, asyncio.Handle):
-            context = handle._context  # type: ignore[attr-defined]
-            break
         frame = frame.f_back
     # A sleeping thread uses no CPU; a hog gets a share of it even on a busy machine.
     kind = "a CPU hog" if busy > 0.25 else "a blocking wait (the thread was not on the CPU)"
@@ -442,7 +538,18 @@ def _blocking_report(thread_id: int, stalled: float, busy: float) -> tuple[str, 
         f"{where or 'an unknown place'}: {kind}; move blocking work off the loop with "
         "asyncio.to_thread()"
     )
-    return report, context
+    return report, running_context(innermost)
+
+
+def running_context(frame: FrameType | None) -> contextvars.Context | None:
+    """The context of the loop callback a thread's stack ``frame`` is in (under concurrency,
+    its test's: ``runner.current_item`` in it names the test)."""
+    while frame is not None:
+        handle = frame.f_locals.get("self") if frame.f_code.co_name == "_run" else None
+        if isinstance(handle, asyncio.Handle):
+            return handle._context  # type: ignore[attr-defined,no-any-return]
+        frame = frame.f_back
+    return None
 
 
 _ASYNCIO_LOGGER = logging.getLogger("asyncio")

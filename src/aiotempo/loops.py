@@ -295,7 +295,11 @@ def prepare(item: pytest.Item) -> None:
         names = getattr(item, "fixturenames", [])
         item.fixturenames = ["event_loop", *(n for n in names if n != "event_loop")]  # type: ignore[attr-defined]
     elif not scopes.overridden(item, "event_loop_policy"):
-        of_test(item)
+        loop = of_test(item)
+        if _LEAKS not in item.stash and items.leaks_level(item) != "off":
+            # A loop shared with other tests (a batch's, a wider scope's), checked from here:
+            # the check marks the test's context, here its own.
+            item.stash[_LEAKS] = diagnostics.LeakCheck(loop, alone=False)
 
 
 def of_test(item: pytest.Item) -> asyncio.AbstractEventLoop:
@@ -488,7 +492,7 @@ def release(item: pytest.Item, nextitem: pytest.Item | None, *, in_batch: bool =
             if spec is not None:
                 loops.give_back(spec, loop)
             if checked:  # a loop closed (not reusable) frees what it held: sweep then
-                _swept(item, force=nextitem is None or loop.is_closed())
+                _swept(item, force=(nextitem is None and not in_batch) or loop.is_closed())
             if blocked and items.blocking_level(item) == "error":
                 pytest.fail(f"{item.nodeid}: " + "\n".join(blocked), pytrace=False)
             if leaks and items.leaks_level(item) == "error":

@@ -228,7 +228,7 @@ def _watch(item: pytest.Item, seconds: float, source: str) -> Callable[[], None]
     """Start a deadline for the test, whose tasks are tracked; return what stops it."""
     watchdog = item.config.stash[_WATCHDOG]
     loop = loops.loop_if_taken(item)
-    deadline = watchdog.start(seconds, item.nodeid, source, loop, item.stash[TEST_TASKS])
+    deadline = watchdog.start(seconds, item, source, loop, item.stash[TEST_TASKS])
     return functools.partial(watchdog.stop, deadline)
 
 
@@ -263,8 +263,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_fixture_setup(
     fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
 ) -> Generator[None, object, object]:
-    with fixtures.run_async_fixture(fixturedef, request):
-        return (yield)
+    # What a wider-scoped fixture creates is not the leak of the test it is set up for.
+    unattributed = diagnostics.unattributed() if fixturedef.scope != "function" else None
+    try:
+        with fixtures.run_async_fixture(fixturedef, request):
+            return (yield)
+    finally:
+        if unattributed is not None:
+            unattributed.var.reset(unattributed)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
