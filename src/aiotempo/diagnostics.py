@@ -71,12 +71,20 @@ class LeakCheck:
     are not checked.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, alone: bool = True) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        alone: bool = True,
+        lowest_free_fd: int | None = None,
+    ) -> None:
         self._loop = loop
         self._alone = alone
+        #: The lowest free descriptor number when the check ended (alone), for the next check
+        #: to start from: ``lowest_free_fd``, when the previous test's check ended just before.
+        self.lowest_free_fd_after: int | None = None
         if alone:
             self._threads = set(threading.enumerate())
-            self._lowest_free_fd = _lowest_free_fd()
+            self._lowest_free_fd = _lowest_free_fd() if lowest_free_fd is None else lowest_free_fd
         #: What dying objects said while the test ran (coroutines never awaited, unretrieved
         #: task exceptions), and then what the check finds: the test's context refers to it.
         self._found = _Findings(track_tasks=not alone)
@@ -125,7 +133,8 @@ class LeakCheck:
             and not _ends_soon(thread)
         ]
         # A descriptor left open takes the lowest free number: the lowest free one moves up.
-        for fd in range(self._lowest_free_fd, _lowest_free_fd()):
+        self.lowest_free_fd_after = _lowest_free_fd()
+        for fd in range(self._lowest_free_fd, self.lowest_free_fd_after):
             target = _target(fd)
             if target is not None and not target.startswith(("anon_inode:", "pipe:")):
                 found.append(f"file descriptor {fd} still open ({target})")
@@ -309,14 +318,17 @@ class Sweeper:
     What survives a test's young-generation collection (kept alive a while, or moved to an
     older generation by an automatic collection) is freed only by a collection of the older
     generations. A sweep runs when forced (after the last test) or once its share of the run
-    time would be small: a sweep taking 20 ms runs at most once a second.
+    time would be small: a sweep taking 20 ms runs at most once a second, and none in the first
+    seconds (a short run gets only the one after its last test).
     """
 
     #: The share of run time sweeps may take.
     SHARE = 0.02
+    #: Seconds before the first periodic sweep.
+    FIRST = 5.0
 
     def __init__(self) -> None:
-        self._next = time.monotonic() + 1.0
+        self._next = time.monotonic() + self.FIRST
 
     def sweep(self, force: bool = False) -> list[str]:
         """What collections of the older generations found since the last call (with a full

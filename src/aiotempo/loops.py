@@ -74,6 +74,8 @@ class LoopSpec:
 _TEST_LOOP = pytest.StashKey["tuple[asyncio.AbstractEventLoop, LoopSpec | None, bool]"]()
 _LEAKS = pytest.StashKey[diagnostics.LeakCheck]()
 _SWEEPER = pytest.StashKey[diagnostics.Sweeper]()
+#: The test whose check may start from the lowest free descriptor the last check ended with.
+_FD_PROBE = pytest.StashKey["tuple[pytest.Item | None, int | None]"]()
 _BLOCKED = pytest.StashKey[list[str]]()
 #: The session's blocking watchdog, started when a test first needs it.
 BLOCKING = pytest.StashKey[diagnostics.BlockingWatchdog]()
@@ -326,7 +328,9 @@ def _take_for_test(
     if scope == "function":
         loop = loops.take(spec)
         if items.leaks_level(item) != "off":
-            item.stash[_LEAKS] = diagnostics.LeakCheck(loop)
+            after, lowest_free_fd = item.config.stash.get(_FD_PROBE, (None, None))
+            known = lowest_free_fd if after is item else None  # saves two system calls
+            item.stash[_LEAKS] = diagnostics.LeakCheck(loop, lowest_free_fd=known)
         _watch_blocking(item, loop)
         return loop, spec, True
     loop = loops.scoped(scope_node(item, scope), spec)
@@ -400,7 +404,7 @@ def _blocked(item: pytest.Item) -> list[str]:
     return list(blocked)
 
 
-def _leaks(item: pytest.Item) -> list[str]:
+def _leaks(item: pytest.Item, nextitem: pytest.Item | None) -> list[str]:
     """What the test left behind, reported (``warn``) and returned (``error`` fails it)."""
     check = item.stash.get(_LEAKS, None)
     if check is None:
@@ -408,6 +412,8 @@ def _leaks(item: pytest.Item) -> list[str]:
     del item.stash[_LEAKS]
     allow = items.aiotempo_marker(item).allow_leaks
     found = [finding for finding in check.findings() if not diagnostics.allowed(finding, allow)]
+    # Nothing opens descriptors between this check and the next test's: it starts from here.
+    item.config.stash[_FD_PROBE] = (nextitem, check.lowest_free_fd_after)
     if found:
         item.add_report_section("teardown", "aiotempo leaks", "\n".join(found))
         for finding in found:
@@ -487,7 +493,7 @@ def release(item: pytest.Item, nextitem: pytest.Item | None, *, in_batch: bool =
                 explore.restore(loop)
             closed_by_test = owned and loop.is_closed()
             checked = _LEAKS in item.stash
-            leaks = _leaks(item) if not closed_by_test else []
+            leaks = _leaks(item, nextitem) if not closed_by_test else []
             blocked = _blocked(item)
             if spec is not None:
                 loops.give_back(spec, loop)
