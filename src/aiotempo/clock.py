@@ -36,7 +36,7 @@ from time import perf_counter as _real_perf_counter
 from time import time as _real_time
 from typing import Any
 
-from . import tasks
+from . import tasks, threads
 
 #: Real seconds a loop waits, when something outside it is pending, before it re-checks.
 _RECHECK = 0.05
@@ -123,7 +123,7 @@ class VirtualClock:
             if (
                 thread not in self._baseline_threads
                 and thread not in pool_threads
-                and not thread.name.startswith("aiotempo-")  # its own watchdogs
+                and not threads.is_own(thread)
             ):
                 return f"thread {thread.name!r}"
         return None

@@ -34,13 +34,15 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any, cast
 
+from . import threads
+
 LEVELS = ("off", "warn", "error")
 
 #: The timer of ``asyncio.sleep``: its task is reported instead.
 _SLEEP_TIMER = asyncio.futures._set_result_unless_cancelled  # type: ignore[attr-defined]
 
 #: Threads libraries start for a moment on their own (not the test's doing).
-_BENIGN_THREADS = ("waitpid-", "_run_safe_shutdown_loop", "aiotempo-")
+_BENIGN_THREADS = ("waitpid-", "_run_safe_shutdown_loop", threads.PREFIX)
 
 
 class _Findings(list[str]):
@@ -477,10 +479,7 @@ class BlockingWatchdog:
             selector = loop._selector  # type: ignore[attr-defined]
             self._watched[loop] = _Watched(selector, threading.get_ident(), on_block)
             if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="aiotempo-blocking-watchdog", daemon=True
-                )
-                self._thread.start()
+                self._thread = threads.start(self._run, "blocking-watchdog")
 
     def _run(self) -> None:
         from time import monotonic

@@ -22,18 +22,16 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import ctypes
 import inspect
 import math
 import sys
 import threading
-import traceback
 import unittest
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ClassVar, Literal, TypeVar
 
 from . import clock as _clock
-from . import tasks
+from . import tasks, threads
 
 __all__ = ["TestCase", "TestTimeout"]
 
@@ -314,10 +312,7 @@ class _Deadline:
         self._thread_id = threading.get_ident()
         self._stopped = threading.Event()
         self._lock = threading.Lock()
-        self._thread = threading.Thread(
-            target=self._watch, name=f"aiotempo-timeout {case.id()}", daemon=True
-        )
-        self._thread.start()
+        self._thread = threads.start(self._watch, f"timeout {case.id()}")
 
     def stop(self) -> None:
         self._stopped.set()
@@ -348,13 +343,8 @@ class _Deadline:
 
     def _raise_in_thread(self) -> None:
         """The loop's thread is blocked (not awaiting): raise at its next Python instruction."""
-        frame = sys._current_frames().get(self._thread_id)
-        stack = "".join(traceback.format_stack(frame)[-8:]) if frame is not None else "(unknown)"
         report = (
             f"{self._case.id()}: timed out after {self._seconds:g} s (TestCase.timeout), while "
-            f"its thread was blocked (not awaiting) here:\n{stack}"
+            f"its thread was blocked (not awaiting) here:\n{threads.stack(self._thread_id)}"
         )
-        error = type("TestTimeout", (TestTimeout,), {"report": report})
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(
-            ctypes.c_ulong(self._thread_id), ctypes.py_object(error)
-        )
+        threads.raise_in(self._thread_id, type("TestTimeout", (TestTimeout,), {"report": report}))

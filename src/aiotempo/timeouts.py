@@ -19,13 +19,11 @@ Deadlines pause while a debugger is active (``--pdb``, ``breakpoint()``, an IDE'
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import heapq
 import itertools
 import os
 import sys
 import threading
-import traceback
 from dataclasses import dataclass, field
 from time import monotonic, sleep
 from types import FrameType
@@ -33,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from . import concurrency, diagnostics, runner, tasks
+from . import concurrency, diagnostics, runner, tasks, threads
 
 #: Real seconds the watchdog waits for a loop to act on a timeout before it intervenes.
 _GRACE = 1.0
@@ -92,10 +90,7 @@ class Watchdog:
         with self._wake:
             heapq.heappush(self._deadlines, deadline)
             if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._watch, name="aiotempo-watchdog", daemon=True
-                )
-                self._thread.start()
+                self._thread = threads.start(self._watch, "watchdog")
             if deadline.at < self._wakes_at:
                 self._wake.notify()
         return deadline
@@ -156,11 +151,11 @@ class Watchdog:
             report = f"{message}, while its thread was blocked (not awaiting) here:\n"
         else:
             report = f"{message}, while {culprit.nodeid} blocked the loop (not awaiting) here:\n"
-        report += _thread_stack(deadline.thread_id)
+        report += threads.stack(deadline.thread_id)
         deadline.test.time_out(report)
         blocked = type("TestTimeout", (runner.TestTimeout,), {"report": report})
         stuck_at = _position(deadline.thread_id)
-        _raise_in_thread(deadline.thread_id, blocked)
+        threads.raise_in(deadline.thread_id, blocked)
         if self._unlocked(_leaves, deadline, stuck_at):
             return
         stuck = (
@@ -268,22 +263,6 @@ def _exit_stuck(failed: list[tuple[pytest.Item, str, str]], line: str) -> None:
     sys.stderr.write(line + "\n")
     sys.stderr.flush()
     os._exit(pytest.ExitCode.TESTS_FAILED)
-
-
-#: Innermost frames shown of a blocked thread's stack.
-_STACK_DEPTH = 8
-
-
-def _thread_stack(thread_id: int) -> str:
-    frame = sys._current_frames().get(thread_id)
-    if frame is None:
-        return "(unknown)"
-    return "".join(traceback.format_stack(frame)[-_STACK_DEPTH:])
-
-
-def _raise_in_thread(thread_id: int, error: type[BaseException]) -> None:
-    """Raise ``error`` in another thread at its next Python instruction (a last resort)."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(error))
 
 
 def _debugger_active(thread_id: int) -> bool:
