@@ -76,6 +76,8 @@ class Settings:
     blocking: str
     #: Real seconds the loop must not turn for to count as blocked.
     blocking_threshold: float
+    #: Whether blockbuster fails blocking calls at the call (``blockbuster_layer``).
+    blockbuster: bool
 
 
 def add_options(parser: pytest.Parser, *, shared: bool) -> None:
@@ -136,6 +138,19 @@ def add_options(parser: pytest.Parser, *, shared: bool) -> None:
         "blocking_threshold",
         "seconds the loop must not turn for to count as blocked (default 0.1)",
         default="0.1",
+    )
+    _add_option_and_ini(
+        parser,
+        "blockbuster",
+        "fail a blocking call (time.sleep, file, socket, os calls) in an async test at the call, "
+        "with the blockbuster package; needs --asyncio-blocking=error",
+        flag=True,
+    )
+    parser.addini(
+        "asyncio_blockbuster_allow",
+        "file.py:function lines: blocking calls made inside these functions are allowed by "
+        "--asyncio-blockbuster",
+        type="linelist",
     )
     _add_option_and_ini(
         parser,
@@ -232,7 +247,7 @@ def read_settings(config: pytest.Config) -> Settings:
         )
         or "function",
         clock=clock,
-        patch_time=bool(_option_or_ini(config, "patch_time")),
+        patch_time=_flag(config, "patch_time"),
         concurrency=_whole_number(
             _option_or_ini(config, "concurrency"),
             "asyncio_concurrency",
@@ -248,7 +263,19 @@ def read_settings(config: pytest.Config) -> Settings:
         blocking_threshold=_positive_seconds(
             _option_or_ini(config, "blocking_threshold"), "asyncio_blocking_threshold"
         ),
+        blockbuster=_flag(config, "blockbuster"),
     )
+
+
+def _flag(config: pytest.Config, name: str) -> bool:
+    """A flag or its ini twin; pytest's error for a bad ini value (a ``ValueError`` in pytest
+    8, a ``UsageError`` in 9) names neither the option nor the fix."""
+    try:
+        return bool(_option_or_ini(config, name))
+    except (ValueError, pytest.UsageError) as error:
+        raise pytest.UsageError(
+            f"asyncio_{name} in the ini file is not valid ({error}); use true or false"
+        ) from None
 
 
 def _positive_seconds(value: str, name: str) -> float:

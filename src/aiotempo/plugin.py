@@ -12,6 +12,7 @@ import pytest
 
 from . import (
     __version__,
+    blockbuster_layer,
     coexist,
     concurrency,
     diagnostics,
@@ -78,6 +79,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[savings.RECORDER] = savings.Recorder()
     if settings.seed is not None or settings.explore:
         config.pluginmanager.register(_ReplayNotice(), "aiotempo-replay")
+    if settings.blockbuster:
+        blockbuster_layer.register(config)
     timeline.register(config)  # only with --asyncio-report
     config.addinivalue_line(
         "markers", "asyncio(loop_scope=..., loop_factories=...): run the test on an asyncio loop"

@@ -1,0 +1,135 @@
+"""``--asyncio-blockbuster``: blocking calls fail at the call, by the blockbuster package.
+
+The blocking watchdog (``diagnostics.BlockingWatchdog``) sees a loop that stalled longer than a
+threshold; blockbuster sees the call itself, however short: it wraps ``time.sleep``, file,
+socket, ``os`` and ``sqlite3`` calls and raises ``BlockingError`` when one is made from a
+thread whose event loop is running. The two layers complement each other: the watchdog also
+catches CPU hogs and calls blockbuster does not wrap (C extensions), blockbuster also catches
+the 1 ms ``os.stat`` that never reaches a threshold.
+
+blockbuster has no report-only mode (it raises, which changes how the test runs), so the layer
+needs ``--asyncio-blocking=error``; a test marked ``aiotempo(blocking="warn")`` or ``"off"`` is
+left out of it. Only the test function's own code (its coroutine, and the tasks and callbacks
+it schedules) is checked: blockbuster is activated once for the run, and a context variable
+set around the test's call opens the gate. Under ``--asyncio-concurrency`` pytest's own code
+runs inside the running loop too; the gate keeps it out. The layer is a plugin of its own,
+registered only when the option is on: a run without it pays nothing per test.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import linecache
+import os
+import sysconfig
+from collections.abc import Generator
+from types import TracebackType
+from typing import Any
+
+import pytest
+
+from . import items, reporting
+
+#: Whether the code running is a checked test's (set around its call, copied into its tasks).
+_checked: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "aiotempo_blockbuster", default=False
+)
+
+#: Files of the standard library and installed packages: the blocking call reported is the
+#: innermost one outside them (``Path.read_text``'s caller, not ``pathlib.py``).
+_LIBRARIES = tuple(
+    {sysconfig.get_path(name) + os.sep for name in ("stdlib", "platstdlib", "purelib", "platlib")}
+)
+
+
+def register(config: pytest.Config) -> None:
+    """Activate blockbuster for the run, gated per test; one clear line if it cannot be."""
+    if items.settings_of(config).blocking != "error":
+        raise pytest.UsageError(
+            "asyncio_blockbuster needs asyncio_blocking = error: blockbuster raises at a "
+            "blocking call, which fails the test (add --asyncio-blocking=error)"
+        )
+    try:
+        import blockbuster
+    except ImportError:
+        raise pytest.UsageError(
+            "asyncio_blockbuster needs the blockbuster package: pip install 'aiotempo[blockbuster]'"
+        ) from None
+    allowed = [_allowed_in(line) for line in config.getini("asyncio_blockbuster_allow")]
+    buster = blockbuster.BlockBuster()
+    for function in buster.functions.values():
+        function.can_block_predicate = _gated(function.can_block_predicate)
+        for filename, name in allowed:
+            function.can_block_in(filename, name)
+    buster.activate()
+    layer = _Layer(buster, blockbuster.BlockingError)
+    config.pluginmanager.register(layer, "aiotempo-blockbuster")
+
+
+def _allowed_in(line: str) -> tuple[str, str]:
+    """``path/file.py:function``: a known, accepted blocking call of a library or helper."""
+    filename, _, function = line.rpartition(":")
+    if not filename or not function.isidentifier():
+        raise pytest.UsageError(
+            f"asyncio_blockbuster_allow line {line!r} is not valid; write file.py:function, "
+            "e.g. mylib/config.py:load"
+        )
+    return filename, function
+
+
+def _gated(allowed: Any) -> Any:
+    """blockbuster's own exemptions (a non-blocking socket, a write to the terminal), and
+    everything outside a checked test's code."""
+    return lambda *args, **kwargs: not _checked.get() or allowed(*args, **kwargs)
+
+
+class _Layer:
+    """The per-test gate, and blockbuster's deactivation at the end of the run."""
+
+    def __init__(self, buster: Any, error: type[Exception]) -> None:
+        self._buster = buster
+        self._error = error
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> Generator[None, object, object]:
+        """Open the gate around the test's call only. Not ``tryfirst``: this runs inside
+        aiotempo's own wrapper, whose code before the call runs in the loop under concurrency."""
+        if items.blocking_level(pyfuncitem) != "error":
+            return (yield)
+        try:
+            token = _checked.set(True)
+            try:
+                return (yield)
+            finally:
+                _checked.reset(token)
+        except self._error as error:  # explained outside the gate: it reads files
+            error.args = (_explained(pyfuncitem, error),)
+            raise
+
+    def pytest_unconfigure(self) -> None:
+        self._buster.deactivate()
+
+
+def _explained(item: pytest.Item, error: Exception) -> str:
+    """The call and the line of the test's code that made it, and the fix; also reported as
+    the test's ``blocking`` finding, like the watchdog's. The traceback ends at that line."""
+    call = str(error.args[0]).removeprefix("Blocking call to ")
+    innermost: TracebackType | None = None
+    entry = error.__traceback__
+    while entry is not None:
+        if not entry.tb_frame.f_code.co_filename.startswith(_LIBRARIES):
+            innermost = entry
+        entry = entry.tb_next
+    where = ""
+    if innermost is not None:
+        innermost.tb_next = None
+        code, lineno = innermost.tb_frame.f_code, innermost.tb_lineno
+        line = linecache.getline(code.co_filename, lineno).strip()
+        where = f" at {os.path.relpath(code.co_filename)}:{lineno} in {code.co_name}"
+        where += f" ({line})" if line else ""
+    text = (
+        f"a blocking call to {call}{where}, caught by blockbuster; move it off the loop with "
+        "asyncio.to_thread()"
+    )
+    reporting.finding(item.config, "blocking", item.nodeid, text)
+    return text
