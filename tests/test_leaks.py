@@ -300,3 +300,33 @@ def test_on_a_module_scoped_loop_a_test_leaks_what_it_created_not_its_fixtures(s
     result.stdout.no_fnmatch_line("*server' (forever)*")
     result.stdout.no_fnmatch_line("*keepalive*")
     result.stdout.no_fnmatch_line("*test_clean left behind*")
+
+
+@pytest.mark.parametrize("concurrency", ["1", "4"])
+def test_collections_at_any_allocation_leave_context_variables_intact(suite, concurrency):
+    # aiotempo's hook on Python's collections once set a context variable: a collection that
+    # started inside another context variable update corrupted memory (a crash).
+    pytester = suite(
+        {
+            "conftest.py": """
+                import gc
+
+                def pytest_collection_finish(session):
+                    gc.set_threshold(1, 1, 1)  # collections at nearly every allocation
+            """,
+            "test_suite.py": """
+                import asyncio, contextvars, pytest
+
+                var = contextvars.ContextVar("var")
+
+                @pytest.mark.asyncio
+                @pytest.mark.parametrize("n", range(8))
+                async def test_sets(n):
+                    for i in range(200):
+                        var.set([i, n])
+                        await asyncio.sleep(0)
+            """,
+        }
+    )
+    result = pytester.runpytest_subprocess(f"--asyncio-concurrency={concurrency}")
+    result.assert_outcomes(passed=8)

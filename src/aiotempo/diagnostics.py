@@ -239,7 +239,7 @@ def _watch_garbage() -> None:
 
 
 def _unawaited(coro: Any) -> None:
-    found = _garbage_of_test.get()
+    found = _collecting_into if _collecting_into is not None else _garbage_of_test.get()
     if found is None:
         _warn_unawaited(coro)
     else:
@@ -289,29 +289,36 @@ class _Routed:
 
 def _collect(generation: int, found: list[str]) -> None:
     """Collect ``generation``, what dying objects report going to ``found``."""
+    global _explicit
     routed = _Routed(found)
+    _explicit = True
     try:
         gc.collect(generation)
     finally:
+        _explicit = False
         routed.end()
 
 
 #: What collections of the older generations freed (a sweep's, or Python's automatic ones):
 #: objects that outlived their test's check, so maybe an earlier test's.
 _swept: list[str] = []
-_sweeping: list[_Routed] = []
+#: Where never-awaited coroutines report while Python's own collection of the older
+#: generations runs. A plain global: a collection starts at any allocation, e.g. in the middle
+#: of a context variable's update, so its callback must change neither context variables nor
+#: the warnings module (doing so corrupted memory).
+_collecting_into: list[str] | None = None
+#: Whether the collection running is aiotempo's own (``_collect``), routed already.
+_explicit = False
 
 
 def _on_collection(phase: str, info: dict[str, int]) -> None:
-    """A ``gc.callbacks`` hook: collections of the older generations report to ``_swept``
-    (the young one is left to the test's check: Python collects it every few hundred
-    allocations, and what it frees mid-test goes through pytest's capture of that test)."""
-    if info["generation"] == 0:
-        return
-    if phase == "start":
-        _sweeping.append(_Routed(_swept))
-    elif _sweeping:
-        _sweeping.pop().end()
+    """A ``gc.callbacks`` hook: Python's own collections of the older generations report
+    never-awaited coroutines to ``_swept`` (the young one is left to the test's check: Python
+    collects it every few hundred allocations, and what it frees mid-test goes through
+    pytest's capture of that test, as do the ResourceWarnings of any automatic one)."""
+    global _collecting_into
+    if info["generation"] != 0 and not _explicit:
+        _collecting_into = _swept if phase == "start" else None
 
 
 class Sweeper:
@@ -337,7 +344,7 @@ class Sweeper:
         one first if it is due, or ``force``), one line each."""
         start = time.monotonic()
         if force or start >= self._next:
-            gc.collect()
+            _collect(2, _swept)
             end = time.monotonic()
             self._next = end + max(1.0, (end - start) / self.SHARE)
         found = list(_swept)
