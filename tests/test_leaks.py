@@ -330,3 +330,31 @@ def test_collections_at_any_allocation_leave_context_variables_intact(suite, con
     )
     result = pytester.runpytest_subprocess(f"--asyncio-concurrency={concurrency}")
     result.assert_outcomes(passed=8)
+
+
+def test_under_concurrency_a_coroutine_never_awaited_is_named_by_its_definition(suite):
+    pytester = suite(
+        """
+        import asyncio, pytest
+
+        async def fetch():
+            await asyncio.sleep(0)
+
+        @pytest.mark.asyncio
+        @pytest.mark.parametrize("forget", [False, True])
+        async def test_fetches(forget):
+            coroutine = fetch()
+            await asyncio.sleep(0.01)
+            if not forget:
+                await coroutine
+        """
+    )
+    result = pytester.runpytest("--asyncio-concurrency=2", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "leaks: test_suite.py::test_fetches[True]: coroutine fetch was never awaited, "
+            "defined at test_suite.py:4"
+        ]
+    )
+    result.stdout.no_fnmatch_line("*test_fetches?False?: coroutine*")

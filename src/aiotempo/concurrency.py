@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 
 from . import _pytest_internals as internals
-from . import capture, clock, config, explore, items, loops, reporting, runner, scopes
+from . import capture, clock, config, diagnostics, explore, items, loops, reporting, runner, scopes
 
 #: Fixtures that change process-wide state, so their tests run exclusively.
 EXCLUSIVE_FIXTURES = frozenset(
@@ -222,6 +222,7 @@ def run_batch(
             _ctrl_c_cancels(loop, scheduler),
             _patches_reported(scheduler),
             _batch_protocol(session.config),
+            diagnostics.origins_untracked(),
         ):
             _run_containing_escapes(loop, scheduler, after)
     finally:

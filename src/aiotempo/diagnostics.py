@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures.thread
+import contextlib
 import contextvars
 import functools
 import gc
@@ -30,7 +31,7 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import Any, cast
 
@@ -59,6 +60,8 @@ class _Findings(list[str]):
         super().__init__()
         #: Weak references: a task dies when it would without the check.
         self.tasks: list[weakref.ref[asyncio.Task[Any]]] | None = [] if track_tasks else None
+        #: The timers the test's code scheduled (same reason; a handle is small).
+        self.timers: list[Any] | None = [] if track_tasks else None
 
 
 class LeakCheck:
@@ -93,7 +96,10 @@ class LeakCheck:
         _route_unretrieved(loop)
         if not alone:
             _track_tasks(loop)
+            _track_timers(loop)
         _watch_garbage()
+        if alone and not _origins_untracked and not sys.get_coroutine_origin_tracking_depth():
+            sys.set_coroutine_origin_tracking_depth(1)  # which line created one never awaited
         _garbage_of_test.set(self._found)
 
     def findings(self) -> list[str]:
@@ -113,12 +119,14 @@ class LeakCheck:
             for task in tasks
             if task is not None and not task.done()
         ]
+        tracked = self._found.timers
+        timers = getattr(loop, "_scheduled", ()) if tracked is None else tracked
         found += [
             f"timer {handle._callback!r} still scheduled"
-            for handle in getattr(loop, "_scheduled", ())
-            if not handle.cancelled()
-            and handle._callback is not _SLEEP_TIMER
-            and (self._alone or handle._context.get(_garbage_of_test) is self._found)
+            for handle in timers
+            if handle._callback is not _SLEEP_TIMER
+            and not handle.cancelled()
+            and handle._scheduled  # not run yet
         ]
         if self._alone:
             found += self._threads_and_descriptors()
@@ -185,6 +193,21 @@ def _tracked(previous: Any, loop: asyncio.AbstractEventLoop, coro: Any, **kwargs
     return task
 
 
+def _track_timers(loop: asyncio.AbstractEventLoop) -> None:
+    """Once per loop: note each timer (``call_later``, ``call_at``) in the ``_Findings`` of
+    the test whose code schedules it."""
+    if getattr(loop.call_at, "func", None) is not _timer_tracked:
+        loop.call_at = functools.partial(_timer_tracked, loop.call_at)  # type: ignore[method-assign,assignment]
+
+
+def _timer_tracked(call_at: Any, when: float, callback: Any, *args: Any, **kwargs: Any) -> Any:
+    handle = call_at(when, callback, *args, **kwargs)
+    timers = getattr(handle._context.get(_garbage_of_test), "timers", None)
+    if timers is not None:
+        timers.append(handle)
+    return handle
+
+
 def _route_unretrieved(loop: asyncio.AbstractEventLoop) -> None:
     """Once per loop: "exception never retrieved" goes to the check of the test whose context
     created the task (of the test whose code runs, for a plain future), before the loop's
@@ -227,15 +250,12 @@ def _watch_garbage() -> None:
     generations free to the sweeps (once per process).
 
     CPython warns through ``warnings._warn_unawaited_coroutine`` whether the coroutine dies
-    by reference count or in a collection; outside a check it still warns as usual. Origin
-    tracking one frame deep (some 50 ns per coroutine created) says which line created it.
+    by reference count or in a collection; outside a check it still warns as usual.
     """
     if warnings._warn_unawaited_coroutine is _unawaited:  # type: ignore[attr-defined]
         return
     warnings._warn_unawaited_coroutine = _unawaited  # type: ignore[attr-defined]
     gc.callbacks.append(_on_collection)
-    if sys.get_coroutine_origin_tracking_depth() == 0:
-        sys.set_coroutine_origin_tracking_depth(1)
 
 
 def _unawaited(coro: Any) -> None:
@@ -247,13 +267,36 @@ def _unawaited(coro: Any) -> None:
 
 
 def _created_at(coro: Any) -> str:
-    """Where a coroutine was created: the nearest frame outside libraries, if tracked."""
+    """Where a coroutine was created: the nearest frame outside libraries, if tracked; else
+    where its function is defined."""
     origin = coro.cr_origin or ()
     frames = [f for f in origin if not any(part in f[0] for part in _NOT_USER_CODE)] or origin
     if not frames:
-        return ""
+        code = coro.cr_code
+        return f", defined at {os.path.relpath(code.co_filename)}:{code.co_firstlineno}"
     filename, lineno, function = frames[0]
     return f", created at {os.path.relpath(filename)}:{lineno} in {function}"
+
+
+#: Whether a concurrent batch runs (``origins_untracked``).
+_origins_untracked = False
+
+
+@contextlib.contextmanager
+def origins_untracked() -> Iterator[None]:
+    """While a concurrent batch runs, coroutines do not record where they were created: it
+    costs CPython about a microsecond per coroutine, a tenth of a loopback HTTP test's time
+    under concurrency. A coroutine never awaited is then reported with where its function is
+    defined."""
+    global _origins_untracked
+    depth = sys.get_coroutine_origin_tracking_depth()
+    sys.set_coroutine_origin_tracking_depth(0)
+    _origins_untracked = True
+    try:
+        yield
+    finally:
+        _origins_untracked = False
+        sys.set_coroutine_origin_tracking_depth(depth)
 
 
 class _Routed:
