@@ -342,6 +342,26 @@ def sleeps_and_timeouts(sleep: float, timeout: float) -> Callable[[int], str]:
 XDIST = ("-n", "2")
 
 
+def real_time_variants(
+    project: str, *, lean: bool = False, **plugins: tuple[str, ...]
+) -> tuple[Variant, Variant]:
+    """pytest-asyncio waiting in real time, alone and over pytest-xdist's workers (slow: run
+    only with ``--slow``)."""
+    no_aiotempo = ("-p", "no:aiotempo")
+    return (
+        Variant("pytest-asyncio", project, no_aiotempo, lean=lean, slow=True, **plugins),
+        Variant(
+            "pytest-asyncio-xdist",
+            project,
+            (*no_aiotempo, *XDIST),
+            requires=("xdist",),
+            lean=lean,
+            slow=True,
+            **plugins,
+        ),
+    )
+
+
 def clock_variants() -> tuple[Variant, ...]:
     no_aiotempo = ("-p", "no:aiotempo")
     aiotempo = {"active": ("aiotempo",), "inactive": ("pytest_asyncio", "looptime")}
@@ -358,16 +378,7 @@ def clock_variants() -> tuple[Variant, ...]:
             inactive=("aiotempo",),
             requires=("looptime",),
         ),
-        Variant("pytest-asyncio", "sleeps", no_aiotempo, **pytest_asyncio, slow=True),
-        # The same over pytest-xdist's two workers: about 100 s.
-        Variant(
-            "pytest-asyncio-xdist",
-            "sleeps",
-            (*no_aiotempo, *XDIST),
-            **pytest_asyncio,
-            requires=("xdist",),
-            slow=True,
-        ),
+        *real_time_variants("sleeps", **pytest_asyncio),  # about 200 s, and 100 s over xdist
     )
 
 
@@ -531,25 +542,8 @@ register(
             Variant("floor-concurrent", "floor", CONCURRENT, lean=True, **AIOTEMPO_ONLY),
             cooperative_variant("cooperative"),  # its default: at most 100 tests in flight
             cooperative_variant("cooperative-same-n", f"--max-asyncio-tasks={CONCURRENCY}"),
-            # 500 x 100 ms one after the other: about 50 s.
-            Variant(
-                "pytest-asyncio",
-                "wait",
-                ("-p", "no:aiotempo"),
-                lean=True,
-                slow=True,
-                **PYTEST_ASYNCIO_ONLY,
-            ),
-            # The same over pytest-xdist's two workers: about 25 s.
-            Variant(
-                "pytest-asyncio-xdist",
-                "wait",
-                ("-p", "no:aiotempo", *XDIST),
-                requires=("xdist",),
-                lean=True,
-                slow=True,
-                **PYTEST_ASYNCIO_ONLY,
-            ),
+            # 500 x 100 ms one after the other: about 50 s, and 25 s over xdist.
+            *real_time_variants("wait", lean=True, **PYTEST_ASYNCIO_ONLY),
         ),
         ratios=(
             Ratio("aiotempo-concurrent", "floor", "<=", 1.3),
@@ -578,25 +572,8 @@ register(
         variants=(
             Variant("aiotempo-concurrent", "wait", CONCURRENT, lean=True, **AIOTEMPO_ONLY),
             Variant("floor", "floor", lean=True, **AIOTEMPO_ONLY),
-            # 500 x 140 ms one after the other: about 70 s.
-            Variant(
-                "pytest-asyncio",
-                "wait",
-                ("-p", "no:aiotempo"),
-                lean=True,
-                slow=True,
-                **PYTEST_ASYNCIO_ONLY,
-            ),
-            # The same over pytest-xdist's two workers: about 35 s.
-            Variant(
-                "pytest-asyncio-xdist",
-                "wait",
-                ("-p", "no:aiotempo", *XDIST),
-                requires=("xdist",),
-                lean=True,
-                slow=True,
-                **PYTEST_ASYNCIO_ONLY,
-            ),
+            # 500 x 140 ms one after the other: about 70 s, and 35 s over xdist.
+            *real_time_variants("wait", lean=True, **PYTEST_ASYNCIO_ONLY),
         ),
         ratios=(
             Ratio("aiotempo-concurrent", "floor", "<=", 1.5),
