@@ -212,6 +212,11 @@ class _Server:
         self._started = False
         self._closed = False
 
+    @property
+    def host(self) -> str:
+        """The address it listens on: loopback only."""
+        return LOOPBACK
+
     async def start(self: S) -> S:
         if self._started:
             raise RuntimeError(f"{self!r} is already started")
@@ -385,10 +390,6 @@ class HttpServer(_Server):
 
     def __repr__(self) -> str:
         return f"<HttpServer {self.url}>"
-
-    @property
-    def host(self) -> str:
-        return LOOPBACK
 
     @property
     def url(self) -> str:
@@ -607,10 +608,6 @@ class TcpServer(_Server):
 
     def __repr__(self) -> str:
         return f"<TcpServer {LOOPBACK}:{self.port}>"
-
-    @property
-    def host(self) -> str:
-        return LOOPBACK
 
     @property
     def address(self) -> tuple[str, int]:
