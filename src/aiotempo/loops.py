@@ -19,7 +19,6 @@ Reuse reads a few private attributes of ``asyncio.BaseEventLoop`` (``_scheduled`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ import pluggy
 import pytest
 
 from . import _pytest_internals as internals
-from . import clock, diagnostics, explore, items, reporting, runner, savings, scopes
+from . import clock, diagnostics, explore, items, reporting, runner, savings, scopes, tasks
 from .config import MarkerError, ScopeName
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
@@ -99,21 +98,7 @@ def drain(loop: asyncio.AbstractEventLoop) -> None:
     """
     if loop.is_closed() or loop.is_running():
         return
-    leftovers = asyncio.all_tasks(loop)
-    if leftovers:
-        for task in leftovers:
-            with contextlib.suppress(RecursionError):  # tasks awaiting each other in a cycle
-                task.cancel()
-        loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
-        for task in leftovers:
-            if not task.cancelled() and task.exception() is not None:
-                loop.call_exception_handler(
-                    {
-                        "message": "unhandled exception during test loop cleanup",
-                        "exception": task.exception(),
-                        "task": task,
-                    }
-                )
+    tasks.cancel_and_wait(loop, asyncio.all_tasks(loop), "test loop cleanup")
     if getattr(loop, "_asyncgens", True):
         loop.run_until_complete(loop.shutdown_asyncgens())
 

@@ -838,3 +838,26 @@ def _count(number: int, noun: str) -> str:
 def _natural(name: str) -> list[Any]:
     """Sorts Task-2 before Task-10."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def cancel_and_wait(
+    loop: asyncio.AbstractEventLoop, leftovers: set[asyncio.Task[Any]], when: str
+) -> None:
+    """Cancel ``leftovers`` and wait for them on ``loop`` (not running), as ``asyncio.run``
+    does at its end; an exception a task raised instead of ending goes to the loop's exception
+    handler, "unhandled exception during ``when``"."""
+    if not leftovers:
+        return
+    for task in leftovers:
+        with contextlib.suppress(RecursionError):  # tasks awaiting each other in a cycle
+            task.cancel()
+    loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+    for task in leftovers:
+        if not task.cancelled() and task.exception() is not None:
+            loop.call_exception_handler(
+                {
+                    "message": f"unhandled exception during {when}",
+                    "exception": task.exception(),
+                    "task": task,
+                }
+            )

@@ -212,7 +212,7 @@ class TestCase(unittest.IsolatedAsyncioTestCase):
         if loop is None or not leftovers:
             return
         report = tasks.format_report(tasks.snapshot(loop))
-        _cancel(loop, leftovers)
+        tasks.cancel_and_wait(loop, leftovers, "test shutdown")
         if self._aiotempo_failed:
             return  # it failed already: the leftovers are likely a consequence
         raise self.failureException(
@@ -232,7 +232,7 @@ class TestCase(unittest.IsolatedAsyncioTestCase):
         if loop is None or loop.is_closed():
             return
         try:
-            _cancel(loop, asyncio.all_tasks(loop))
+            tasks.cancel_and_wait(loop, asyncio.all_tasks(loop), "test shutdown")
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.run_until_complete(loop.shutdown_default_executor())
         finally:
@@ -279,24 +279,6 @@ async def _carrying(coro: Coroutine[Any, Any, T], context: contextvars.Context) 
 def _close(awaitable: object) -> None:
     if inspect.iscoroutine(awaitable):
         awaitable.close()
-
-
-def _cancel(loop: asyncio.AbstractEventLoop, leftovers: set[asyncio.Task[Any]]) -> None:
-    """Cancel tasks and wait for them, as ``asyncio.run`` does at its end."""
-    if not leftovers:
-        return
-    for task in leftovers:
-        task.cancel()
-    loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
-    for task in leftovers:
-        if not task.cancelled() and task.exception() is not None:
-            loop.call_exception_handler(
-                {
-                    "message": "unhandled exception during test shutdown",
-                    "exception": task.exception(),
-                    "task": task,
-                }
-            )
 
 
 # -- the timeout ----------------------------------------------------------------------------------
