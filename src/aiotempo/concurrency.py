@@ -165,7 +165,7 @@ def _segments(
     item that follows it."""
     cuts: list[tuple[Any, list[pytest.Item]]] = []
     for item in run:
-        key = _batch_key(item)
+        key = batch_key(item)
         if key is not None and cuts and cuts[-1][0] == key:
             cuts[-1][1].append(item)
         else:
@@ -174,7 +174,7 @@ def _segments(
         yield segment, cuts[index + 1][1][0] if index + 1 < len(cuts) else after
 
 
-def _batch_key(item: pytest.Item, assume_on: bool = False) -> Any:
+def batch_key(item: pytest.Item, assume_on: bool = False) -> Any:
     """What identifies the loop ``item`` runs on, or ``None`` if it must run on its own;
     ``assume_on``: as if ``--asyncio-concurrency`` were above 1 (``savings``' estimate)."""
     try:

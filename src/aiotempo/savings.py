@@ -252,7 +252,7 @@ def _batch_key(item: pytest.Item) -> Any:
     """The batch ``item`` would run in with concurrency on; ``None``: it would run alone."""
     if concurrency.plan(item).exclusive:
         return None
-    return concurrency._batch_key(item, assume_on=True)
+    return concurrency.batch_key(item, assume_on=True)
 
 
 def _most(waits: Sequence[tuple[pytest.Item, float]]) -> str:
