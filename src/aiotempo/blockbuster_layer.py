@@ -94,7 +94,7 @@ class _Layer:
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> Generator[None, object, object]:
         """Open the gate around the test's call only. Not ``tryfirst``: this runs inside
         aiotempo's own wrapper, whose code before the call runs in the loop under concurrency."""
-        if items.blocking_level(pyfuncitem) != "error":
+        if items.options(pyfuncitem).blocking != "error":
             return (yield)
         try:
             token = _checked.set(True)

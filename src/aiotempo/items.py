@@ -8,7 +8,7 @@ import inspect
 import unittest
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import pytest
 
@@ -24,6 +24,8 @@ _IS_ASYNC_TEST = pytest.StashKey[bool]()
 #: The ``asyncio`` marker, parsed, and whether it used the deprecated ``scope=``.
 _ASYNCIO_MARKER = pytest.StashKey["tuple[config.AsyncioMarker | None, bool]"]()
 _AIOTEMPO_MARKER = pytest.StashKey[config.AiotempoMarker]()
+_ASYNC_TARGET = pytest.StashKey["tuple[Any, str, bool] | None"]()
+_OPTIONS = pytest.StashKey["Options"]()
 
 #: Markers and fixtures by which other async frameworks' plugins claim a test.
 _OTHER_FRAMEWORK_MARKERS = ("anyio", "trio")
@@ -92,18 +94,25 @@ def _is_async_test(item: pytest.Item) -> bool:
     return settings(item).mode is config.Mode.AUTO and not claimed_by_other_framework(item)
 
 
-def _async_target(item: pytest.Function) -> tuple[Any, str] | None:
-    """The object and attribute holding the async function that the test calls.
+def _async_target(item: pytest.Function) -> tuple[Any, str, bool] | None:
+    """The object and attribute holding the async function that the test calls, and whether
+    that function is an async generator (which no test may be).
 
     Usually the test function itself; for hypothesis ``@given`` tests, the inner test that
     hypothesis calls once per example.
     """
+    return cached(item, _ASYNC_TARGET, lambda: _find_async_target(item))
+
+
+def _find_async_target(item: pytest.Function) -> tuple[Any, str, bool] | None:
     func = item.obj
-    if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
-        return item, "obj"
+    if inspect.iscoroutinefunction(func):
+        return item, "obj", False
+    if inspect.isasyncgenfunction(func):
+        return item, "obj", True
     inner = getattr(getattr(func, "hypothesis", None), "inner_test", None)
     if getattr(func, "is_hypothesis_test", False) and inspect.iscoroutinefunction(inner):
-        return func.hypothesis, "inner_test"
+        return func.hypothesis, "inner_test", False
     return None
 
 
@@ -133,27 +142,37 @@ def _parse_aiotempo_marker(item: pytest.Item) -> config.AiotempoMarker:
     return config.parse_aiotempo_marker(merged, item.nodeid)
 
 
-def virtual_clock(item: pytest.Item) -> bool:
-    return (aiotempo_marker(item).clock or settings(item).clock) == "virtual"
+class Options(NamedTuple):
+    """The options one test runs with: its ``aiotempo`` marker's where it sets them, else the
+    run's. Resolved once: the hooks of one test ask for them many times."""
+
+    virtual_clock: bool
+    patch_time: bool
+    #: Seconds, or ``None`` for no limit.
+    timeout: float | None
+    #: The leak check's level: off, warn or error.
+    leaks: str
+    #: Texts of findings to ignore.
+    allow_leaks: tuple[str, ...]
+    #: The blocking check's level: off, warn or error.
+    blocking: str
 
 
-def patch_time(item: pytest.Item) -> bool:
-    marked = aiotempo_marker(item).patch_time
-    return settings(item).patch_time if marked is None else marked
+def options(item: pytest.Item) -> Options:
+    """The test's options; raises ``config.MarkerError`` if its ``aiotempo`` marker is misused."""
+    return cached(item, _OPTIONS, lambda: _resolve_options(item))
 
 
-def timeout(item: pytest.Item) -> float | None:
-    """The test's timeout in seconds, or ``None`` for no limit."""
-    marked = aiotempo_marker(item).timeout
-    return settings(item).timeout if marked is None else (marked or None)
-
-
-def leaks_level(item: pytest.Item) -> str:
-    return aiotempo_marker(item).leaks or settings(item).leaks
-
-
-def blocking_level(item: pytest.Item) -> str:
-    return aiotempo_marker(item).blocking or settings(item).blocking
+def _resolve_options(item: pytest.Item) -> Options:
+    marker, run = aiotempo_marker(item), settings(item)
+    return Options(
+        virtual_clock=(marker.clock or run.clock) == "virtual",
+        patch_time=run.patch_time if marker.patch_time is None else marker.patch_time,
+        timeout=run.timeout if marker.timeout is None else (marker.timeout or None),
+        leaks=marker.leaks or run.leaks,
+        allow_leaks=marker.allow_leaks,
+        blocking=marker.blocking or run.blocking,
+    )
 
 
 def seed(item: pytest.Item) -> int | None:
@@ -206,15 +225,18 @@ def warn_if_marked_but_sync(item: pytest.Item) -> None:
 @contextmanager
 def body_on_loop(item: pytest.Function, loop: asyncio.AbstractEventLoop) -> Iterator[None]:
     """Let pytest's own call of the test body run it on ``loop`` instead."""
-    owner, attr = _async_target(item)  # type: ignore[misc]
-    func = getattr(owner, attr)
-    if inspect.isasyncgenfunction(func):
+    owner, attr, is_async_generator = _async_target(item)  # type: ignore[misc]
+    if is_async_generator:
         pytest.fail(
             f"{item.nodeid} is an async generator (its body contains 'yield'); a test must "
             "not yield: move the yield into a fixture",
             pytrace=False,
         )
-    setattr(owner, attr, _synchronized(func, loop, item.nodeid))
+    func = getattr(owner, attr)
+    synchronized = _synchronized(func, loop, item.nodeid)
+    if attr != "obj":  # hypothesis names the inner test in its reports
+        synchronized = functools.wraps(func)(synchronized)
+    setattr(owner, attr, synchronized)
     try:
         yield
     finally:
@@ -224,7 +246,6 @@ def body_on_loop(item: pytest.Function, loop: asyncio.AbstractEventLoop) -> Iter
 def _synchronized(
     func: Callable[..., Any], loop: asyncio.AbstractEventLoop, label: str
 ) -> Callable[..., None]:
-    @functools.wraps(func)
     def run_on_loop(*args: Any, **kwargs: Any) -> None:
         __tracebackhide__ = True
         runner.run(loop, func(*args, **kwargs), label)

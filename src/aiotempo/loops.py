@@ -21,8 +21,7 @@ from __future__ import annotations
 import asyncio
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import pluggy
 import pytest
@@ -40,9 +39,12 @@ FACTORY_FIXTURE = "_aiotempo_loop_factory"
 Node = pytest.Item | pytest.Collector
 
 
-@dataclass(frozen=True)
-class LoopSpec:
-    """What a loop is made of; tests whose specs differ never share a loop."""
+class LoopSpec(NamedTuple):
+    """What a loop is made of; tests whose specs differ never share a loop.
+
+    A tuple: a pool is looked up by its spec for every test, and a tuple's hash and equality
+    cost a fraction of a dataclass's.
+    """
 
     #: An overridden ``event_loop_policy`` fixture's policy; ``None``: asyncio's current one.
     policy: Any
@@ -283,7 +285,7 @@ def prepare(item: pytest.Item) -> None:
         item.fixturenames = ["event_loop", *(n for n in names if n != "event_loop")]  # type: ignore[attr-defined]
     elif not scopes.overridden(item, "event_loop_policy"):
         loop = of_test(item)
-        if _LEAKS not in item.stash and items.leaks_level(item) != "off":
+        if _LEAKS not in item.stash and items.options(item).leaks != "off":
             # A loop shared with other tests (a batch's, a wider scope's), checked from here:
             # the check marks the test's context, here its own.
             item.stash[_LEAKS] = diagnostics.LeakCheck(loop, alone=False)
@@ -312,7 +314,7 @@ def _take_for_test(
     loops = item.config.stash[LOOPS]
     if scope == "function":
         loop = loops.take(spec)
-        if items.leaks_level(item) != "off":
+        if items.options(item).leaks != "off":
             after, lowest_free_fd = item.config.stash.get(_FD_PROBE, (None, None))
             known = lowest_free_fd if after is item else None  # saves two system calls
             item.stash[_LEAKS] = diagnostics.LeakCheck(loop, lowest_free_fd=known)
@@ -325,7 +327,7 @@ def _take_for_test(
 
 def _watch_blocking(item: pytest.Item, loop: asyncio.AbstractEventLoop) -> None:
     """Have the blocking watchdog note stalls of ``loop`` against ``item``."""
-    if items.blocking_level(item) == "off":
+    if items.options(item).blocking == "off":
         return
     blocked = item.stash[_BLOCKED] = []
     _blocking_watchdog(item.config).watch(loop, lambda report, _: blocked.append(report))
@@ -373,7 +375,7 @@ def spec_of(item: pytest.Item) -> LoopSpec:
     )
     callspec = getattr(item, "callspec", None)
     factory = callspec.params.get(FACTORY_FIXTURE) if callspec is not None else None
-    return LoopSpec(policy, factory, items.virtual_clock(item))
+    return LoopSpec(policy, factory, items.options(item).virtual_clock)
 
 
 def _blocked(item: pytest.Item) -> list[str]:
@@ -395,7 +397,7 @@ def _leaks(item: pytest.Item, nextitem: pytest.Item | None) -> list[str]:
     if check is None:
         return []
     del item.stash[_LEAKS]
-    allow = items.aiotempo_marker(item).allow_leaks
+    allow = items.options(item).allow_leaks
     found = [finding for finding in check.findings() if not diagnostics.allowed(finding, allow)]
     # Nothing opens descriptors between this check and the next test's: it starts from here.
     item.config.stash[_FD_PROBE] = (nextitem, check.lowest_free_fd_after)
@@ -437,7 +439,7 @@ def take_for_batch(batch: Sequence[pytest.Item]) -> asyncio.AbstractEventLoop:
     seed = items.settings(first).seed
     if seed is not None:  # the whole batch's interleaving, reproducible
         explore.perturb(loop, seed)
-    if items.blocking_level(first) != "off":
+    if items.options(first).blocking != "off":
         _blocking_watchdog(first.config).watch(loop, _blocked_in_batch)
     return loop
 
@@ -445,7 +447,7 @@ def take_for_batch(batch: Sequence[pytest.Item]) -> asyncio.AbstractEventLoop:
 def _blocked_in_batch(report: str, context: Any) -> None:
     """A stall during a batch goes to the test whose callback was running."""
     item = context.get(runner.current_item) if context is not None else None
-    if item is not None and items.blocking_level(item) != "off":
+    if item is not None and items.options(item).blocking != "off":
         item.stash.setdefault(_BLOCKED, []).append(report)
 
 
@@ -484,9 +486,9 @@ def release(item: pytest.Item, nextitem: pytest.Item | None, *, in_batch: bool =
                 loops.give_back(spec, loop)
             if checked:  # a loop closed (not reusable) frees what it held: sweep then
                 _swept(item, force=(nextitem is None and not in_batch) or loop.is_closed())
-            if blocked and items.blocking_level(item) == "error":
+            if blocked and items.options(item).blocking == "error":
                 pytest.fail(f"{item.nodeid}: " + "\n".join(blocked), pytrace=False)
-            if leaks and items.leaks_level(item) == "error":
+            if leaks and items.options(item).leaks == "error":
                 pytest.fail(
                     f"{item.nodeid} left behind (--asyncio-leaks=error):\n  " + "\n  ".join(leaks),
                     pytrace=False,

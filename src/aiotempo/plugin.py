@@ -82,6 +82,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.blockbuster:
         blockbuster_layer.register(config)
     timeline.register(config)  # only with --asyncio-report
+    # Registered before pytest's own clean-ups (which run last in, first out): its final
+    # collections, run to report unraisable exceptions, need not traverse the collected
+    # session either.
+    config.add_cleanup(lambda: config.stash.get(_UNFREEZE_HEAP, lambda: None)())
     config.addinivalue_line(
         "markers", "asyncio(loop_scope=..., loop_factories=...): run the test on an asyncio loop"
     )
@@ -89,7 +93,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    config.stash.get(_UNFREEZE_HEAP, lambda: None)()
     if loops.LOOPS in config.stash:
         config.stash[loops.LOOPS].close()
         config.stash[_WATCHDOG].close()
@@ -190,7 +193,7 @@ def _prepare_loop(item: pytest.Item) -> None:
     scopes.test_loop_scope(item)
     loops.prepare(item)
     virtual_clock = loops.virtual_clock_of(item)
-    if virtual_clock is not None and items.patch_time(item):
+    if virtual_clock is not None and items.options(item).patch_time:
         item.stash[_UNDO_TIME] = patch_time(virtual_clock)
 
 
@@ -207,7 +210,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 def _start_timeout(item: pytest.Item) -> None:
     """Track the test's tasks (to interrupt them), watching its deadlines if it has any."""
-    seconds = items.timeout(item)
+    seconds = items.options(item).timeout
     if seconds is None and not concurrency.in_batch(item):
         return  # nothing can interrupt it
     test = item.stash[TEST_TASKS] = TestTasks()
