@@ -883,3 +883,37 @@ def test_durations_are_each_tests_own(suite):
             r"0\.[12]\ds call +test_suite\.py::test_waits\[0\.1\]",
         ]
     )
+
+
+def test_a_finished_test_keeps_nothing_of_its_context_alive(suite):
+    # A test of a batch runs in a context of its own, which its item kept to the end of the
+    # session: what its synchronous fixtures set there (and memory) grew with every test.
+    pytester = suite(
+        """
+        import contextvars, gc, weakref
+        import pytest
+
+        held = contextvars.ContextVar("held")
+        refs = []
+
+        class Payload:
+            pass
+
+        @pytest.fixture
+        def payload():
+            payload = Payload()
+            refs.append(weakref.ref(payload))
+            held.set(payload)
+
+        @pytest.mark.parametrize("i", range(8))
+        async def test_holds(i, payload):
+            assert held.get() is not None
+
+        @pytest.mark.aiotempo(concurrent=False)
+        def test_freed():
+            gc.collect()
+            assert len(refs) == 8 and [ref() for ref in refs] == [None] * 8
+        """,
+        ini="asyncio_mode = auto",
+    )
+    pytester.runpytest("-p", "no:randomly", "--asyncio-concurrency=4").assert_outcomes(passed=9)

@@ -203,9 +203,18 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
         return (yield)
     finally:
         savings.stop(item)
-        item.stash.get(_STOP_TIMEOUT, lambda: None)()
-        item.stash.get(_UNDO_TIME, lambda: None)()
+        _call_once(item, _STOP_TIMEOUT)
+        _call_once(item, _UNDO_TIME)
         loops.release(item, nextitem, in_batch=concurrency.in_batch(item))
+
+
+def _call_once(item: pytest.Item, key: pytest.StashKey[Callable[[], None]]) -> None:
+    """Call what the test stashed under ``key``, if anything, and drop it: it holds the test's
+    context, which the item would otherwise keep alive to the end of the session."""
+    action = item.stash.get(key, None)
+    if action is not None:
+        del item.stash[key]
+        action()
 
 
 def _start_timeout(item: pytest.Item) -> None:
@@ -255,7 +264,7 @@ def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> bool | None:
 def pytest_timeout_cancel_timer(item: pytest.Item) -> bool | None:
     if not concurrency.in_batch(item):
         return None
-    item.stash.get(_STOP_PYTEST_TIMEOUT, lambda: None)()
+    _call_once(item, _STOP_PYTEST_TIMEOUT)
     return True
 
 
