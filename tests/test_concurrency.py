@@ -917,3 +917,29 @@ def test_a_finished_test_keeps_nothing_of_its_context_alive(suite):
         ini="asyncio_mode = auto",
     )
     pytester.runpytest("-p", "no:randomly", "--asyncio-concurrency=4").assert_outcomes(passed=9)
+
+
+def test_a_batch_leaves_the_garbage_collector_as_it_found_it(suite):
+    # The young generation may grow while a batch runs; the suite's own settings come back.
+    pytester = suite(
+        """
+        import gc
+        import pytest
+
+        original = gc.get_threshold()
+        gc.set_threshold(500, 7, 9)
+
+        @pytest.mark.parametrize("i", range(4))
+        async def test_batch(i):
+            pass
+
+        @pytest.mark.aiotempo(concurrent=False)
+        def test_after():
+            try:
+                assert gc.get_threshold() == (500, 7, 9)
+            finally:
+                gc.set_threshold(*original)  # in-process: the thresholds are this process's
+        """,
+        ini="asyncio_mode = auto",
+    )
+    pytester.runpytest("-p", "no:randomly", "--asyncio-concurrency=4").assert_outcomes(passed=5)
