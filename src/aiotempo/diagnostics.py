@@ -133,12 +133,12 @@ class LeakCheck:
         return found + self._found
 
     def _threads_and_descriptors(self) -> list[str]:
-        pool = set(concurrent.futures.thread._threads_queues)
+        started = [thread for thread in threading.enumerate() if thread not in self._threads]
+        pool = set(concurrent.futures.thread._threads_queues) if started else set()
         found = [
             f"thread {thread.name!r} still running"
-            for thread in threading.enumerate()
-            if thread not in self._threads
-            and thread not in pool
+            for thread in started
+            if thread not in pool
             and not thread.name.startswith(_BENIGN_THREADS)
             and not _ends_soon(thread)
         ]
