@@ -38,6 +38,28 @@ def test_blocking_wait_and_cpu_hog_are_told_apart(suite):
     result.stdout.no_fnmatch_line("blocking: *test_awaits*")
 
 
+def test_a_block_inside_a_library_names_the_tests_line(suite):
+    # The stall is in subprocess.py (the standard library); the report names the test's call.
+    pytester = suite(
+        """
+        import subprocess, sys
+        import pytest
+
+        @pytest.mark.asyncio
+        async def test_waits_for_a_process():
+            subprocess.run([sys.executable, "-c", "import time; time.sleep(0.4)"])
+        """
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "blocking: test_suite.py::test_waits_for_a_process: * at test_suite.py:7 in "
+            "test_waits_for_a_process (subprocess.run(*)): a blocking wait*"
+        ]
+    )
+
+
 def test_error_level_fails_the_blocking_test(suite):
     pytester = suite(BLOCKING)
     result = pytester.runpytest("--asyncio-blocking=error", "-p", "no:randomly")

@@ -21,24 +21,17 @@ from __future__ import annotations
 import contextvars
 import linecache
 import os
-import sysconfig
 from collections.abc import Generator
 from types import TracebackType
 from typing import Any
 
 import pytest
 
-from . import items, reporting
+from . import diagnostics, items, reporting
 
 #: Whether the code running is a checked test's (set around its call, copied into its tasks).
 _checked: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "aiotempo_blockbuster", default=False
-)
-
-#: Files of the standard library and installed packages: the blocking call reported is the
-#: innermost one outside them (``Path.read_text``'s caller, not ``pathlib.py``).
-_LIBRARIES = tuple(
-    {sysconfig.get_path(name) + os.sep for name in ("stdlib", "platstdlib", "purelib", "platlib")}
 )
 
 
@@ -114,10 +107,11 @@ def _explained(item: pytest.Item, error: Exception) -> str:
     """The call and the line of the test's code that made it, and the fix; also reported as
     the test's ``blocking`` finding, like the watchdog's. The traceback ends at that line."""
     call = str(error.args[0]).removeprefix("Blocking call to ")
+    # The innermost frame of the suite's own code: ``Path.read_text``'s caller, not pathlib.
     innermost: TracebackType | None = None
     entry = error.__traceback__
     while entry is not None:
-        if not entry.tb_frame.f_code.co_filename.startswith(_LIBRARIES):
+        if diagnostics.is_user_code(entry.tb_frame.f_code.co_filename):
             innermost = entry
         entry = entry.tb_next
     where = ""

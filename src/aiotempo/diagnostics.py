@@ -27,6 +27,7 @@ import linecache
 import logging
 import os
 import sys
+import sysconfig
 import threading
 import time
 import warnings
@@ -270,7 +271,7 @@ def _created_at(coro: Any) -> str:
     """Where a coroutine was created: the nearest frame outside libraries, if tracked; else
     where its function is defined."""
     origin = coro.cr_origin or ()
-    frames = [f for f in origin if not any(part in f[0] for part in _NOT_USER_CODE)] or origin
+    frames = [f for f in origin if is_user_code(f[0])] or origin
     if not frames:
         code = coro.cr_code
         return f", defined at {os.path.relpath(code.co_filename)}:{code.co_firstlineno}"
@@ -570,14 +571,19 @@ def _thread_cpu(thread_id: int) -> float:
         return 0.0
 
 
-_NOT_USER_CODE = (
-    "/asyncio/",
-    "/aiotempo/",
-    "/_pytest/",
-    "/pluggy/",
-    "selectors.py",
-    "threading.py",
+#: Where code that is not the suite's own lives: the standard library, installed packages and
+#: aiotempo itself (also when installed editable).
+_LIBRARY_PATHS = tuple(
+    {sysconfig.get_path(name) + os.sep for name in ("stdlib", "platstdlib", "purelib", "platlib")}
+    | {os.path.dirname(os.path.abspath(__file__)) + os.sep}
 )
+
+
+def is_user_code(filename: str) -> bool:
+    """Whether ``filename`` is the suite's own code: a finding names the nearest such frame,
+    the line of the test (or of its helpers) that did it, not the library call it went
+    through."""
+    return not filename.startswith(_LIBRARY_PATHS) and not filename.startswith("<frozen ")
 
 
 def _blocking_report(thread_id: int, stalled: float, busy: float) -> tuple[str, Any]:
@@ -587,7 +593,7 @@ def _blocking_report(thread_id: int, stalled: float, busy: float) -> tuple[str, 
     where = ""
     while frame is not None and not where:
         filename = frame.f_code.co_filename
-        if not any(part in filename for part in _NOT_USER_CODE):
+        if is_user_code(filename):
             line = linecache.getline(filename, frame.f_lineno).strip()
             where = f"{os.path.relpath(filename)}:{frame.f_lineno} in {frame.f_code.co_name}"
             where += f" ({line})" if line else ""
@@ -652,7 +658,7 @@ def _scheduled_at(handle: asyncio.Handle) -> str:
     """Where debug mode saw the callback scheduled (for a task's step: the task created)."""
     task = getattr(handle._callback, "__self__", None)  # type: ignore[attr-defined]
     stack = getattr(task if isinstance(task, asyncio.Task) else handle, "_source_traceback", None)
-    frames = [f for f in stack or () if not any(p in f.filename for p in _NOT_USER_CODE)]
+    frames = [f for f in stack or () if is_user_code(f.filename)]
     if not frames:
         return ""
     return "; created at " + " <- ".join(
