@@ -151,7 +151,8 @@ def _compute(config: pytest.Config) -> Breakdown | None:
     durations: dict[str, float] = {}
     for report in reports:
         durations[report.nodeid] = durations.get(report.nodeid, 0.0) + report.duration
-    wall = max(r.stop for r in reports) - min(r.start for r in reports)
+    timed = [r for r in reports if r.start]  # not a worker's crash report, which has no times
+    wall = max(r.stop for r in timed) - min(r.start for r in timed) if timed else 0.0
     summed = sum(durations.values())
     time = f"{len(durations)} tests, {wall:.2f} s of wall time ({summed:.2f} s summed)"
     recorder = config.stash.get(RECORDER, None)

@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from . import concurrency, diagnostics, runner, tasks, threads
+from . import concurrency, diagnostics, runner, tasks, threads, workers
 
 #: Real seconds the watchdog waits for a loop to act on a timeout before it intervenes.
 _GRACE = 1.0
@@ -173,7 +173,7 @@ class Watchdog:
                     _phase(deadline.thread_id),
                     f"{report}\nThat call did not return within {_EXIT_GRACE:g} s of the "
                     "timeout being raised in it (a call into C code, which Python cannot "
-                    "interrupt), so the run could not go on.",
+                    f"interrupt), so {workers.LAST_RESORT}.",
                 ),
                 *((item, "call", f"interrupted: the run exited: {stuck}") for item in in_flight),
             ],
@@ -256,6 +256,11 @@ def _exit_stuck(failed: list[tuple[pytest.Item, str, str]], line: str) -> None:
         report = item.ihook.pytest_runtest_makereport(item=item, call=call)
         item.ihook.pytest_runtest_logreport(report=report)
         item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    worker = workers.interactor(config)
+    if worker is not None:
+        # The controller runs this worker's other tests on a new one; the stuck test's
+        # protocol stays unfinished, so that it hears of it as the worker's crash.
+        workers.exit_after(worker, [item for item, _, _ in failed[1:]])
     fixture_teardown = config.pluginmanager.get_plugin("runner")
     finish = config.pluginmanager.subset_hook_caller("pytest_sessionfinish", [fixture_teardown])
     finish(session=failed[0][0].session, exitstatus=pytest.ExitCode.TESTS_FAILED)
