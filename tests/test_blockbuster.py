@@ -56,15 +56,42 @@ def test_a_blocking_call_fails_at_the_call(suite):
     assert result.stdout.str().count("blocking: ") == 2
 
 
+def test_a_blocking_call_the_test_catches_is_reported_too(suite):
+    pytester = suite(
+        """
+        import time, pytest
+        from blockbuster import BlockingError
+
+        @pytest.mark.asyncio
+        async def test_catches():
+            try:
+                time.sleep(0.01)
+            except BlockingError:
+                pass
+        """
+    )
+    result = pytester.runpytest(*ON)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "blocking: test_suite.py::test_catches: a blocking call to time.sleep at "
+            "test_suite.py:8 in test_catches (time.sleep(0.01)), caught by blockbuster*"
+        ]
+    )
+
+
 def test_off_by_default(suite):
     pytester = suite(BLOCKING)
     pytester.runpytest("--asyncio-blocking=error").assert_outcomes(passed=5)
 
 
 def test_blockbuster_is_deactivated_after_the_run(suite):
+    import blockbuster.blockbuster
+
     sleep = time.sleep
     suite(BLOCKING).runpytest(*ON)
     assert time.sleep is sleep
+    assert blockbuster.blockbuster.BlockingError is blockbuster.BlockingError  # its own error back
 
 
 def test_under_concurrency_the_blocking_test_fails(suite):

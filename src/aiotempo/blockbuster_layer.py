@@ -14,6 +14,11 @@ it schedules) is checked: blockbuster is activated once for the run, and a conte
 set around the test's call opens the gate. Under ``--asyncio-concurrency`` pytest's own code
 runs inside the running loop too; the gate keeps it out. The layer is a plugin of its own,
 registered only when the option is on: a run without it pays nothing per test.
+
+The error is reported as the test's finding when blockbuster makes it, so a test that catches
+it is reported too. That relies on blockbuster's wrapper looking ``BlockingError`` up in its
+module when it raises (aiotempo puts a reporting subclass there for the run);
+``tests/test_blockbuster.py`` checks it.
 """
 
 from __future__ import annotations
@@ -21,17 +26,18 @@ from __future__ import annotations
 import contextvars
 import linecache
 import os
+import sys
 from collections.abc import Generator
-from types import TracebackType
+from types import FrameType
 from typing import Any
 
 import pytest
 
 from . import diagnostics, items, reporting
 
-#: Whether the code running is a checked test's (set around its call, copied into its tasks).
-_checked: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "aiotempo_blockbuster", default=False
+#: The checked test whose code is running (set around its call, copied into its tasks).
+_checked: contextvars.ContextVar[pytest.Item | None] = contextvars.ContextVar(
+    "aiotempo_blockbuster", default=None
 )
 
 
@@ -55,7 +61,7 @@ def register(config: pytest.Config) -> None:
         for filename, name in allowed:
             function.can_block_in(filename, name)
     buster.activate()
-    layer = _Layer(buster, blockbuster.BlockingError)
+    layer = _Layer(buster, sys.modules[type(buster).__module__])
     config.pluginmanager.register(layer, "aiotempo-blockbuster")
 
 
@@ -73,15 +79,17 @@ def _allowed_in(line: str) -> tuple[str, str]:
 def _gated(allowed: Any) -> Any:
     """blockbuster's own exemptions (a non-blocking socket, a write to the terminal), and
     everything outside a checked test's code."""
-    return lambda *args, **kwargs: not _checked.get() or allowed(*args, **kwargs)
+    return lambda *args, **kwargs: _checked.get() is None or allowed(*args, **kwargs)
 
 
 class _Layer:
-    """The per-test gate, and blockbuster's deactivation at the end of the run."""
+    """The per-test gate, the reporting error, and blockbuster's deactivation at the end."""
 
-    def __init__(self, buster: Any, error: type[Exception]) -> None:
+    def __init__(self, buster: Any, module: Any) -> None:
         self._buster = buster
-        self._error = error
+        self._module = module
+        self._error: type[Exception] = module.BlockingError
+        module.BlockingError = _reporting(self._error)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> Generator[None, object, object]:
@@ -90,40 +98,62 @@ class _Layer:
         if items.options(pyfuncitem).blocking != "error":
             return (yield)
         try:
-            token = _checked.set(True)
+            token = _checked.set(pyfuncitem)
             try:
                 return (yield)
             finally:
                 _checked.reset(token)
-        except self._error as error:  # explained outside the gate: it reads files
-            error.args = (_explained(pyfuncitem, error),)
+        except self._error as error:
+            _end_at_the_call(error)
             raise
 
     def pytest_unconfigure(self) -> None:
         self._buster.deactivate()
+        self._module.BlockingError = self._error
 
 
-def _explained(item: pytest.Item, error: Exception) -> str:
-    """The call and the line of the test's code that made it, and the fix; also reported as
-    the test's ``blocking`` finding, like the watchdog's. The traceback ends at that line."""
-    call = str(error.args[0]).removeprefix("Blocking call to ")
-    # The innermost frame of the suite's own code: ``Path.read_text``'s caller, not pathlib.
-    innermost: TracebackType | None = None
+def _reporting(error: type[Exception]) -> type[Exception]:
+    """blockbuster's error, explained and reported as the test's ``blocking`` finding (like the
+    watchdog's) when blockbuster makes it: the test may catch it."""
+
+    class BlockingError(error):  # type: ignore[valid-type,misc]
+        def __init__(self, func: str) -> None:
+            super().__init__(func)
+            item = _checked.get()
+            if item is not None:
+                text = _explained(func, sys._getframe(1))
+                reporting.finding(item.config, "blocking", item.nodeid, text)
+                self.args = (text,)
+
+    BlockingError.__qualname__ = error.__qualname__
+    BlockingError.__module__ = error.__module__
+    return BlockingError
+
+
+def _explained(func: str, frame: FrameType | None) -> str:
+    """The call, the line of the suite's own code that made it (``Path.read_text``'s caller,
+    not pathlib), and the fix."""
+    while frame is not None and not diagnostics.is_user_code(frame.f_code.co_filename):
+        frame = frame.f_back
+    where = ""
+    if frame is not None:
+        code, lineno = frame.f_code, frame.f_lineno
+        line = linecache.getline(code.co_filename, lineno).strip()
+        where = f" at {os.path.relpath(code.co_filename)}:{lineno} in {code.co_name}"
+        where += f" ({line})" if line else ""
+    return (
+        f"a blocking call to {func}{where}, caught by blockbuster; move it off the loop with "
+        "asyncio.to_thread()"
+    )
+
+
+def _end_at_the_call(error: BaseException) -> None:
+    """End the error's traceback at the suite's own line that made the call."""
+    innermost = None
     entry = error.__traceback__
     while entry is not None:
         if diagnostics.is_user_code(entry.tb_frame.f_code.co_filename):
             innermost = entry
         entry = entry.tb_next
-    where = ""
     if innermost is not None:
         innermost.tb_next = None
-        code, lineno = innermost.tb_frame.f_code, innermost.tb_lineno
-        line = linecache.getline(code.co_filename, lineno).strip()
-        where = f" at {os.path.relpath(code.co_filename)}:{lineno} in {code.co_name}"
-        where += f" ({line})" if line else ""
-    text = (
-        f"a blocking call to {call}{where}, caught by blockbuster; move it off the loop with "
-        "asyncio.to_thread()"
-    )
-    reporting.finding(item.config, "blocking", item.nodeid, text)
-    return text
