@@ -24,8 +24,6 @@ module when it raises (aiotempo puts a reporting subclass there for the run);
 from __future__ import annotations
 
 import contextvars
-import linecache
-import os
 import sys
 from collections.abc import Generator
 from types import FrameType
@@ -133,17 +131,10 @@ def _reporting(error: type[Exception]) -> type[Exception]:
 def _explained(func: str, frame: FrameType | None) -> str:
     """The call, the line of the suite's own code that made it (``Path.read_text``'s caller,
     not pathlib), and the fix."""
-    while frame is not None and not diagnostics.is_user_code(frame.f_code.co_filename):
-        frame = frame.f_back
-    where = ""
-    if frame is not None:
-        code, lineno = frame.f_code, frame.f_lineno
-        line = linecache.getline(code.co_filename, lineno).strip()
-        where = f" at {os.path.relpath(code.co_filename)}:{lineno} in {code.co_name}"
-        where += f" ({line})" if line else ""
+    where = diagnostics.nearest_user_line(frame)
     return (
-        f"a blocking call to {func}{where}, caught by blockbuster; move it off the loop with "
-        "asyncio.to_thread()"
+        f"a blocking call to {func}{f' at {where}' if where else ''}, caught by blockbuster; "
+        "move it off the loop with asyncio.to_thread()"
     )
 
 

@@ -586,18 +586,24 @@ def is_user_code(filename: str) -> bool:
     return not filename.startswith(_LIBRARY_PATHS) and not filename.startswith("<frozen ")
 
 
+def nearest_user_line(frame: FrameType | None) -> str:
+    """From ``frame`` outward, the first frame of the suite's own code, as
+    ``path:line in function (source)``; empty if the stack has none."""
+    while frame is not None and not is_user_code(frame.f_code.co_filename):
+        frame = frame.f_back
+    if frame is None:
+        return ""
+    code = frame.f_code
+    line = linecache.getline(code.co_filename, frame.f_lineno).strip()
+    where = f"{os.path.relpath(code.co_filename)}:{frame.f_lineno} in {code.co_name}"
+    return where + (f" ({line})" if line else "")
+
+
 def _blocking_report(thread_id: int, stalled: float, busy: float) -> tuple[str, Any]:
     """Where the loop's thread is stuck, whether it burns CPU or waits, and the context of
     the callback it is in (the blocking test's, under concurrency)."""
-    innermost = frame = sys._current_frames().get(thread_id)
-    where = ""
-    while frame is not None and not where:
-        filename = frame.f_code.co_filename
-        if is_user_code(filename):
-            line = linecache.getline(filename, frame.f_lineno).strip()
-            where = f"{os.path.relpath(filename)}:{frame.f_lineno} in {frame.f_code.co_name}"
-            where += f" ({line})" if line else ""
-        frame = frame.f_back
+    innermost = sys._current_frames().get(thread_id)
+    where = nearest_user_line(innermost)
     # A sleeping thread uses no CPU; a hog gets a share of it even on a busy machine.
     kind = "a CPU hog" if busy > 0.25 else "a blocking wait (the thread was not on the CPU)"
     report = (

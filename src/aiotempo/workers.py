@@ -88,15 +88,9 @@ def exit_after(worker: Any, finished: list[pytest.Item]) -> None:
     in flight beside the stuck one, reported) are done; the stuck test is left running, so the
     controller takes it for the one the worker crashed in (``crashed``) and runs the tests it
     had sent here on a new worker."""
-    positions = (
-        {item.nodeid: index for index, item in enumerate(finished[0].session.items)}
-        if finished
-        else {}
-    )
     for item in finished:
-        worker.sendevent(
-            "runtest_protocol_complete", item_index=positions[item.nodeid], duration=0.0
-        )
+        index = item.session.items.index(item)
+        worker.sendevent("runtest_protocol_complete", item_index=index, duration=0.0)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(pytest.ExitCode.TESTS_FAILED)
@@ -108,12 +102,10 @@ def crashed(config: pytest.Config, crashitem: str, report: pytest.TestReport) ->
     to log becomes the passing teardown sequential pytest would have given the failed test,
     instead of a second failure."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    stuck = [
-        logged
+    if not any(
+        getattr(logged, "nodeid", None) == crashitem and LAST_RESORT in str(logged.longrepr)
         for logged in getattr(reporter, "stats", {}).get("failed", ())
-        if getattr(logged, "nodeid", None) == crashitem and LAST_RESORT in str(logged.longrepr)
-    ]
-    if not stuck:
+    ):
         return
     report.when = "teardown"
     report.outcome = "passed"
