@@ -6,8 +6,7 @@ import asyncio
 import functools
 import inspect
 import unittest
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
 import pytest
@@ -19,32 +18,34 @@ SETTINGS = pytest.StashKey[config.Settings]()
 #: Set once collection is finished: answers about an item are cached only from then on,
 #: because conftests may still add markers during collection (pytest-asyncio's recipes do).
 COLLECTED = pytest.StashKey[bool]()
-_MARKS = pytest.StashKey[dict[str, pytest.Mark]]()
-_IS_ASYNC_TEST = pytest.StashKey[bool]()
-#: The ``asyncio`` marker, parsed, and whether it used the deprecated ``scope=``.
-_ASYNCIO_MARKER = pytest.StashKey["tuple[config.AsyncioMarker | None, bool]"]()
-_AIOTEMPO_MARKER = pytest.StashKey[config.AiotempoMarker]()
-_ASYNC_TARGET = pytest.StashKey["tuple[Any, str, bool] | None"]()
-_OPTIONS = pytest.StashKey["Options"]()
 
 #: Markers and fixtures by which other async frameworks' plugins claim a test.
-_OTHER_FRAMEWORK_MARKERS = ("anyio", "trio")
-_OTHER_FRAMEWORK_FIXTURES = ("anyio_backend",)
-_WATCHED_MARKERS = ("asyncio", "aiotempo", *_OTHER_FRAMEWORK_MARKERS)
+_OTHER_FRAMEWORK_MARKERS = frozenset({"anyio", "trio"})
+_OTHER_FRAMEWORK_FIXTURES = frozenset({"anyio_backend"})
+_WATCHED_MARKERS = frozenset({"asyncio", "aiotempo", *_OTHER_FRAMEWORK_MARKERS})
 
 T = TypeVar("T")
+ItemT = TypeVar("ItemT", bound=pytest.Item)
 
 
-def cached(item: pytest.Item, key: pytest.StashKey[T], compute: Callable[[], T]) -> T:
-    """``compute()``, remembered for ``item`` once collection is finished."""
-    try:
-        return item.stash[key]  # asked several times per test: one lookup
-    except KeyError:
-        pass
-    value = compute()
-    if item.config.stash.get(COLLECTED, False):
-        item.stash[key] = value
-    return value
+def cached(compute: Callable[[ItemT], T]) -> Callable[[ItemT], T]:
+    """``compute(item)``, remembered for the item once collection is finished.
+
+    The hooks of one test ask the same questions many times: a hit is one stash lookup.
+    """
+    key = pytest.StashKey[T]()
+
+    def answer(item: ItemT) -> T:
+        try:
+            return item.stash[key]
+        except KeyError:
+            pass
+        value = compute(item)
+        if item.config.stash.get(COLLECTED, False):
+            item.stash[key] = value
+        return value
+
+    return functools.update_wrapper(answer, compute)
 
 
 def settings(item: pytest.Item) -> config.Settings:
@@ -55,23 +56,20 @@ def settings_of(pytest_config: pytest.Config) -> config.Settings:
     return pytest_config.stash[SETTINGS]
 
 
+@cached
 def marks(item: pytest.Item) -> dict[str, pytest.Mark]:
     """The closest mark of each name aiotempo looks at, found in one pass."""
-
-    def closest() -> dict[str, pytest.Mark]:
-        found: dict[str, pytest.Mark] = {}
-        for mark in item.iter_markers():
-            if mark.name in _WATCHED_MARKERS:
-                found.setdefault(mark.name, mark)
-        return found
-
-    return cached(item, _MARKS, closest)
+    found: dict[str, pytest.Mark] = {}
+    for mark in item.iter_markers():
+        if mark.name in _WATCHED_MARKERS:
+            found.setdefault(mark.name, mark)
+    return found
 
 
 def claimed_by_other_framework(item: pytest.Item) -> bool:
-    found = marks(item)
-    return any(name in found for name in _OTHER_FRAMEWORK_MARKERS) or any(
-        name in getattr(item, "fixturenames", ()) for name in _OTHER_FRAMEWORK_FIXTURES
+    return not (
+        _OTHER_FRAMEWORK_MARKERS.isdisjoint(marks(item))
+        and _OTHER_FRAMEWORK_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
     )
 
 
@@ -79,12 +77,9 @@ def is_unittest(item: pytest.Item) -> bool:
     return isinstance(item, internals.TestCaseFunction)
 
 
+@cached
 def is_async_test(item: pytest.Item) -> bool:
     """Whether aiotempo runs ``item`` as an asyncio test (``pytest_asyncio.is_async_test`` too)."""
-    return cached(item, _IS_ASYNC_TEST, lambda: _is_async_test(item))
-
-
-def _is_async_test(item: pytest.Item) -> bool:
     if SETTINGS not in item.config.stash:
         return False  # aiotempo is not active in this run
     if not isinstance(item, pytest.Function) or is_unittest(item) or _async_target(item) is None:
@@ -94,6 +89,7 @@ def _is_async_test(item: pytest.Item) -> bool:
     return settings(item).mode is config.Mode.AUTO and not claimed_by_other_framework(item)
 
 
+@cached
 def _async_target(item: pytest.Function) -> tuple[Any, str, bool] | None:
     """The object and attribute holding the async function that the test calls, and whether
     that function is an async generator (which no test may be).
@@ -101,10 +97,6 @@ def _async_target(item: pytest.Function) -> tuple[Any, str, bool] | None:
     Usually the test function itself; for hypothesis ``@given`` tests, the inner test that
     hypothesis calls once per example.
     """
-    return cached(item, _ASYNC_TARGET, lambda: _find_async_target(item))
-
-
-def _find_async_target(item: pytest.Function) -> tuple[Any, str, bool] | None:
     func = item.obj
     if inspect.iscoroutinefunction(func):
         return item, "obj", False
@@ -118,23 +110,22 @@ def _find_async_target(item: pytest.Function) -> tuple[Any, str, bool] | None:
 
 def asyncio_marker(item: pytest.Item) -> config.AsyncioMarker | None:
     """The test's validated ``asyncio`` marker; raises ``config.MarkerError`` if misused."""
-    return cached(item, _ASYNCIO_MARKER, lambda: _parse_asyncio_marker(item))[0]
+    return _parsed_asyncio_marker(item)[0]
 
 
-def _parse_asyncio_marker(item: pytest.Item) -> tuple[config.AsyncioMarker | None, bool]:
+@cached
+def _parsed_asyncio_marker(item: pytest.Item) -> tuple[config.AsyncioMarker | None, bool]:
+    """The ``asyncio`` marker, parsed, and whether it used the deprecated ``scope=``."""
     mark = marks(item).get("asyncio")
     if mark is None:
         return None, False
     return config.parse_asyncio_marker(mark, item.nodeid)
 
 
+@cached
 def aiotempo_marker(item: pytest.Item) -> config.AiotempoMarker:
-    """The test's validated ``aiotempo`` marker (empty if none)."""
-    return cached(item, _AIOTEMPO_MARKER, lambda: _parse_aiotempo_marker(item))
-
-
-def _parse_aiotempo_marker(item: pytest.Item) -> config.AiotempoMarker:
-    """All ``aiotempo`` marks of the test, module to function, merged: the closest wins."""
+    """The test's validated ``aiotempo`` marker (empty if none): all its ``aiotempo`` marks,
+    module to function, merged; the closest wins."""
     if "aiotempo" not in marks(item):
         return config.AiotempoMarker()
     found = list(item.iter_markers("aiotempo"))  # closest first
@@ -156,14 +147,13 @@ class Options(NamedTuple):
     allow_leaks: tuple[str, ...]
     #: The blocking check's level: off, warn or error.
     blocking: str
+    #: The seed perturbing the test's interleaving, if any.
+    seed: int | None
 
 
+@cached
 def options(item: pytest.Item) -> Options:
     """The test's options; raises ``config.MarkerError`` if its ``aiotempo`` marker is misused."""
-    return cached(item, _OPTIONS, lambda: _resolve_options(item))
-
-
-def _resolve_options(item: pytest.Item) -> Options:
     marker, run = aiotempo_marker(item), settings(item)
     return Options(
         virtual_clock=(marker.clock or run.clock) == "virtual",
@@ -172,6 +162,7 @@ def _resolve_options(item: pytest.Item) -> Options:
         leaks=marker.leaks or run.leaks,
         allow_leaks=marker.allow_leaks,
         blocking=marker.blocking or run.blocking,
+        seed=seed(item),
     )
 
 
@@ -187,7 +178,7 @@ def seed(item: pytest.Item) -> int | None:
 def validate_markers(item: pytest.Item) -> bool:
     """Check the test's markers; return whether the deprecated ``scope=`` argument was used."""
     aiotempo_marker(item)
-    return cached(item, _ASYNCIO_MARKER, lambda: _parse_asyncio_marker(item))[1]
+    return _parsed_asyncio_marker(item)[1]
 
 
 def check_unittest_method(item: pytest.Item) -> None:
@@ -222,9 +213,9 @@ def warn_if_marked_but_sync(item: pytest.Item) -> None:
         )
 
 
-@contextmanager
-def body_on_loop(item: pytest.Function, loop: asyncio.AbstractEventLoop) -> Iterator[None]:
-    """Let pytest's own call of the test body run it on ``loop`` instead."""
+def body_on_loop(item: pytest.Function, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+    """Let pytest's own call of the test body run it on ``loop`` instead; return what undoes
+    that."""
     owner, attr, is_async_generator = _async_target(item)  # type: ignore[misc]
     if is_async_generator:
         pytest.fail(
@@ -237,10 +228,7 @@ def body_on_loop(item: pytest.Function, loop: asyncio.AbstractEventLoop) -> Iter
     if attr != "obj":  # hypothesis names the inner test in its reports
         synchronized = functools.wraps(func)(synchronized)
     setattr(owner, attr, synchronized)
-    try:
-        yield
-    finally:
-        setattr(owner, attr, func)
+    return functools.partial(setattr, owner, attr, func)
 
 
 def _synchronized(

@@ -70,14 +70,34 @@ class LoopSpec(NamedTuple):
         return loop
 
 
-#: A test's loop, with the spec of the pool it goes back to (``None``: a scoped loop) and
-#: whether aiotempo owns it (not when it comes from an overridden ``event_loop`` fixture).
-_TEST_LOOP = pytest.StashKey["tuple[asyncio.AbstractEventLoop, LoopSpec | None, bool]"]()
-_LEAKS = pytest.StashKey[diagnostics.LeakCheck]()
+class Lease:
+    """A test's loop, from its first use to the end of the test's teardown, with what is
+    checked on it: one record, looked up once per hook."""
+
+    __slots__ = ("blocked", "leaks", "loop", "options", "owned", "spec")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        spec: LoopSpec | None,
+        owned: bool,
+        options: items.Options,
+    ) -> None:
+        self.loop = loop
+        #: The spec of the pool the loop goes back to; ``None``: a scoped or batch loop.
+        self.spec = spec
+        #: Whether aiotempo owns the loop (not when an overridden ``event_loop`` fixture made it).
+        self.owned = owned
+        self.options = options
+        self.leaks: diagnostics.LeakCheck | None = None
+        #: The stalls the blocking watchdog noted against the test (``None``: not watched).
+        self.blocked: list[str] | None = None
+
+
+_LEASE = pytest.StashKey[Lease]()
 _SWEEPER = pytest.StashKey[diagnostics.Sweeper]()
 #: The test whose check may start from the lowest free descriptor the last check ended with.
 _FD_PROBE = pytest.StashKey["tuple[pytest.Item | None, int | None]"]()
-_BLOCKED = pytest.StashKey[list[str]]()
 #: The session's blocking watchdog, started when a test first needs it.
 BLOCKING = pytest.StashKey[diagnostics.BlockingWatchdog]()
 
@@ -283,54 +303,55 @@ def prepare(item: pytest.Item) -> None:
     if scopes.overridden(item, "event_loop"):
         names = getattr(item, "fixturenames", [])
         item.fixturenames = ["event_loop", *(n for n in names if n != "event_loop")]  # type: ignore[attr-defined]
-    elif not scopes.overridden(item, "event_loop_policy"):
-        loop = of_test(item)
-        if _LEAKS not in item.stash and items.options(item).leaks != "off":
-            # A loop shared with other tests (a batch's, a wider scope's), checked from here:
-            # the check marks the test's context, here its own.
-            item.stash[_LEAKS] = diagnostics.LeakCheck(loop, alone=False)
+        return
+    if scopes.overridden(item, "event_loop_policy"):
+        return
+    lease = item.stash.get(_LEASE, None) or _lease(item, legacy=False)
+    if lease.leaks is None and lease.options.leaks != "off":
+        # A loop shared with other tests (a batch's, a wider scope's), checked from here:
+        # the check marks the test's context, here its own.
+        lease.leaks = diagnostics.LeakCheck(lease.loop, alone=False)
 
 
 def of_test(item: pytest.Item) -> asyncio.AbstractEventLoop:
     """The loop ``item`` runs on, taken on first use and current for its synchronous code."""
-    taken = item.stash.get(_TEST_LOOP, None)
-    if taken is None:
-        taken = item.stash[_TEST_LOOP] = _take_for_test(item)
-        set_current(taken[0])
-        seed = items.seed(item)
-        if seed is not None:
-            explore.perturb(taken[0], seed)
-    return taken[0]
+    lease = item.stash.get(_LEASE, None)
+    return (lease or _lease(item)).loop
 
 
-def _take_for_test(
-    item: pytest.Item,
-) -> tuple[asyncio.AbstractEventLoop, LoopSpec | None, bool]:
-    if scopes.overridden(item, "event_loop"):
+def _lease(item: pytest.Item, legacy: bool = True) -> Lease:
+    """Take the test's loop; ``legacy``: unless overridden legacy fixtures are ruled out."""
+    options = items.options(item)
+    if legacy and scopes.overridden(item, "event_loop"):
         loop: asyncio.AbstractEventLoop = internals.fixture_value(item, "event_loop")
-        return loop, None, False
-    spec = spec_of(item)
-    scope = scopes.test_loop_scope(item)
-    loops = item.config.stash[LOOPS]
-    if scope == "function":
-        loop = loops.take(spec)
-        if items.options(item).leaks != "off":
+        lease = Lease(loop, None, False, options)
+    elif scopes.test_loop_scope(item) == "function":
+        spec = spec_of(item, legacy)
+        lease = Lease(item.config.stash[LOOPS].take(spec), spec, True, options)
+        if options.leaks != "off":
             after, lowest_free_fd = item.config.stash.get(_FD_PROBE, (None, None))
             known = lowest_free_fd if after is item else None  # saves two system calls
-            item.stash[_LEAKS] = diagnostics.LeakCheck(loop, lowest_free_fd=known)
-        _watch_blocking(item, loop)
-        return loop, spec, True
-    loop = loops.scoped(scope_node(item, scope), spec)
-    _watch_blocking(item, loop)
-    return loop, None, True
+            lease.leaks = diagnostics.LeakCheck(lease.loop, lowest_free_fd=known)
+        _watch_blocking(item, lease)
+    else:
+        node = scope_node(item, scopes.test_loop_scope(item))
+        lease = Lease(
+            item.config.stash[LOOPS].scoped(node, spec_of(item, legacy)), None, True, options
+        )
+        _watch_blocking(item, lease)
+    item.stash[_LEASE] = lease
+    set_current(lease.loop)
+    if options.seed is not None:
+        explore.perturb(lease.loop, options.seed)
+    return lease
 
 
-def _watch_blocking(item: pytest.Item, loop: asyncio.AbstractEventLoop) -> None:
-    """Have the blocking watchdog note stalls of ``loop`` against ``item``."""
-    if items.options(item).blocking == "off":
+def _watch_blocking(item: pytest.Item, lease: Lease) -> None:
+    """Have the blocking watchdog note stalls of the test's loop against it."""
+    if lease.options.blocking == "off":
         return
-    blocked = item.stash[_BLOCKED] = []
-    _blocking_watchdog(item.config).watch(loop, lambda report, _: blocked.append(report))
+    blocked = lease.blocked = []
+    _blocking_watchdog(item.config).watch(lease.loop, lambda report, _: blocked.append(report))
 
 
 def _blocking_watchdog(config: pytest.Config) -> diagnostics.BlockingWatchdog:
@@ -342,8 +363,8 @@ def _blocking_watchdog(config: pytest.Config) -> diagnostics.BlockingWatchdog:
 
 
 def loop_if_taken(item: pytest.Item) -> asyncio.AbstractEventLoop | None:
-    taken = item.stash.get(_TEST_LOOP, None)
-    return taken[0] if taken is not None else None
+    lease = item.stash.get(_LEASE, None)
+    return lease.loop if lease is not None else None
 
 
 def virtual_clock_of(item: pytest.Item, take: bool = False) -> clock.VirtualClock | None:
@@ -367,10 +388,11 @@ def of_fixture(
     return item.config.stash[LOOPS].scoped(node, spec_of(item))
 
 
-def spec_of(item: pytest.Item) -> LoopSpec:
+def spec_of(item: pytest.Item, legacy: bool = True) -> LoopSpec:
+    """What the test's loop is made of; ``legacy``: unless an overridden policy is ruled out."""
     policy = (
         internals.fixture_value(item, "event_loop_policy")
-        if scopes.overridden(item, "event_loop_policy")
+        if legacy and scopes.overridden(item, "event_loop_policy")
         else None
     )
     callspec = getattr(item, "callspec", None)
@@ -378,26 +400,23 @@ def spec_of(item: pytest.Item) -> LoopSpec:
     return LoopSpec(policy, factory, items.options(item).virtual_clock)
 
 
-def _blocked(item: pytest.Item) -> list[str]:
+def _blocked(item: pytest.Item, lease: Lease) -> list[str]:
     """The stalls the watchdog noted against the test, reported (``warn``) and returned."""
-    blocked = item.stash.get(_BLOCKED, None)
-    if blocked is None:
-        return []
-    del item.stash[_BLOCKED]
+    blocked, lease.blocked = lease.blocked or [], None
     for report in blocked:
         reporting.finding(item.config, "blocking", item.nodeid, report)
     if blocked:
         item.add_report_section("call", "aiotempo blocking", "\n".join(blocked))
-    return list(blocked)
+    return blocked
 
 
-def _leaks(item: pytest.Item, nextitem: pytest.Item | None) -> list[str]:
+def _leaks(
+    item: pytest.Item,
+    check: diagnostics.LeakCheck,
+    allow: Sequence[str],
+    nextitem: pytest.Item | None,
+) -> list[str]:
     """What the test left behind, reported (``warn``) and returned (``error`` fails it)."""
-    check = item.stash.get(_LEAKS, None)
-    if check is None:
-        return []
-    del item.stash[_LEAKS]
-    allow = items.options(item).allow_leaks
     found = [finding for finding in check.findings() if not diagnostics.allowed(finding, allow)]
     # Nothing opens descriptors between this check and the next test's: it starts from here.
     item.config.stash[_FD_PROBE] = (nextitem, check.lowest_free_fd_after)
@@ -434,7 +453,7 @@ def take_for_batch(batch: Sequence[pytest.Item]) -> asyncio.AbstractEventLoop:
     node = scope_node(first, scope)
     loop = loops.take(spec) if scope == "function" else loops.scoped(node, spec)
     for item in batch:
-        item.stash[_TEST_LOOP] = (loop, None, True)
+        item.stash[_LEASE] = Lease(loop, None, True, items.options(item))
     set_current(loop)
     seed = items.settings(first).seed
     if seed is not None:  # the whole batch's interleaving, reproducible
@@ -447,8 +466,11 @@ def take_for_batch(batch: Sequence[pytest.Item]) -> asyncio.AbstractEventLoop:
 def _blocked_in_batch(report: str, context: Any) -> None:
     """A stall during a batch goes to the test whose callback was running."""
     item = context.get(runner.current_item) if context is not None else None
-    if item is not None and items.options(item).blocking != "off":
-        item.stash.setdefault(_BLOCKED, []).append(report)
+    lease = item.stash.get(_LEASE, None) if item is not None else None
+    if lease is not None and lease.options.blocking != "off":
+        if lease.blocked is None:
+            lease.blocked = []
+        lease.blocked.append(report)
 
 
 def give_back_batch(
@@ -469,26 +491,30 @@ def release(item: pytest.Item, nextitem: pytest.Item | None, *, in_batch: bool =
     A test of a concurrent batch leaves both to the batch. Raises if the test closed its
     loop, so that the test that did it is the one reported.
     """
-    taken = item.stash.get(_TEST_LOOP, None)
+    lease = item.stash.get(_LEASE, None)
     loops = item.config.stash[LOOPS]
     try:
-        if taken is not None:
-            del item.stash[_TEST_LOOP]
+        if lease is not None:
+            del item.stash[_LEASE]
             set_current(None)
-            loop, spec, owned = taken
+            loop = lease.loop
             if not in_batch:  # a batch's perturbation lasts until the batch ends
                 explore.restore(loop)
-            closed_by_test = owned and loop.is_closed()
-            checked = _LEAKS in item.stash
-            leaks = _leaks(item, nextitem) if not closed_by_test else []
-            blocked = _blocked(item)
-            if spec is not None:
-                loops.give_back(spec, loop)
-            if checked:  # a loop closed (not reusable) frees what it held: sweep then
+            closed_by_test = lease.owned and loop.is_closed()
+            check = lease.leaks
+            leaks = (
+                _leaks(item, check, lease.options.allow_leaks, nextitem)
+                if check and not closed_by_test
+                else []
+            )
+            blocked = _blocked(item, lease)
+            if lease.spec is not None:
+                loops.give_back(lease.spec, loop)
+            if check is not None:  # a loop closed (not reusable) frees what it held: sweep then
                 _swept(item, force=(nextitem is None and not in_batch) or loop.is_closed())
-            if blocked and items.options(item).blocking == "error":
+            if blocked and lease.options.blocking == "error":
                 pytest.fail(f"{item.nodeid}: " + "\n".join(blocked), pytrace=False)
-            if leaks and items.options(item).leaks == "error":
+            if leaks and lease.options.leaks == "error":
                 pytest.fail(
                     f"{item.nodeid} left behind (--asyncio-leaks=error):\n  " + "\n  ".join(leaks),
                     pytrace=False,

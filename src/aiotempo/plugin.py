@@ -302,8 +302,11 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, o
     virtual_clock = clock_of(loop)
     if virtual_clock is not None and not concurrency.in_batch(pyfuncitem):
         virtual_clock.ignore_current_threads()  # threads its fixtures started are not its own
-    with items.body_on_loop(pyfuncitem, loop):
+    undo = items.body_on_loop(pyfuncitem, loop)
+    try:
         return (yield)
+    finally:
+        undo()
 
 
 def pytest_terminal_summary(

@@ -28,8 +28,6 @@ ORIGINAL_ATTR = "_aiotempo_original"
 #: Set on aiotempo's own fixtures that a suite may override (``event_loop``, the policy).
 BUILTIN_ATTR = "_aiotempo_builtin"
 
-_TEST_LOOP_SCOPE = pytest.StashKey[ScopeName]()
-_USES_LOOP = pytest.StashKey[bool]()
 _OVERRIDDEN = pytest.StashKey[dict[tuple[Any, str], bool]]()
 
 
@@ -110,21 +108,15 @@ def async_fixtures(item: pytest.Item) -> Iterator[tuple[str, pytest.FixtureDef[A
     return _async_fixtures(item, internals.closure_fixturedefs(item))
 
 
+@items.cached
 def uses_loop(item: pytest.Item) -> bool:
     """Whether ``item`` runs on an aiotempo loop: an async test, or one using async fixtures."""
-    if _USES_LOOP not in item.stash:
-        item.stash[_USES_LOOP] = items.is_async_test(item) or any(async_fixtures(item))
-    return item.stash[_USES_LOOP]
+    return items.is_async_test(item) or any(async_fixtures(item))
 
 
+@items.cached
 def test_loop_scope(item: pytest.Item) -> ScopeName:
     """The loop scope ``item`` runs on (see the module docstring); raises ``MarkerError``."""
-    if _TEST_LOOP_SCOPE not in item.stash:
-        item.stash[_TEST_LOOP_SCOPE] = _resolve_test_loop_scope(item)
-    return item.stash[_TEST_LOOP_SCOPE]
-
-
-def _resolve_test_loop_scope(item: pytest.Item) -> ScopeName:
     marker = items.asyncio_marker(item)
     requested = marker.loop_scope if marker is not None else None
     closure = internals.closure_fixturedefs(item)
