@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import pytest
@@ -78,6 +79,8 @@ class Settings:
     blocking_threshold: float
     #: Whether blockbuster fails blocking calls at the call (``blockbuster_layer``).
     blockbuster: bool
+    #: Where to write the timeline report (``timeline``); ``None``: no report.
+    report: Path | None
 
 
 def add_options(parser: pytest.Parser, *, shared: bool) -> None:
@@ -264,7 +267,17 @@ def read_settings(config: pytest.Config) -> Settings:
             _option_or_ini(config, "blocking_threshold"), "asyncio_blocking_threshold"
         ),
         blockbuster=_flag(config, "blockbuster"),
+        report=_report_path(config),
     )
+
+
+def _report_path(config: pytest.Config) -> Path | None:
+    """The option is relative to where pytest was started, the ini value to the rootdir."""
+    value = config.getoption("asyncio_report", None)
+    if value:
+        return Path(config.invocation_params.dir, value)
+    value = config.getini("asyncio_report")
+    return Path(config.rootpath, value) if value else None
 
 
 def _flag(config: pytest.Config, name: str) -> bool:

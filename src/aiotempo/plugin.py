@@ -24,7 +24,6 @@ from . import (
     reporting,
     savings,
     scopes,
-    timeline,
     workers,
 )
 from . import _pytest_internals as internals
@@ -81,7 +80,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_ReplayNotice(), "aiotempo-replay")
     if settings.blockbuster:
         blockbuster_layer.register(config)
-    timeline.register(config)  # only with --asyncio-report
+    if settings.report is not None:
+        from . import timeline  # loaded only when a report is written
+
+        timeline.register(config, settings.report)
     # Registered before pytest's own clean-ups (which run last in, first out): its final
     # collections, run to report unraisable exceptions, need not traverse the collected
     # session either.

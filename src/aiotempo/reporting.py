@@ -10,7 +10,11 @@ from collections import Counter
 
 import pytest
 
-from . import savings, timeline
+from . import savings
+
+#: The name of the timeline report's plugin, registered only when a report is written: the
+#: report's code is loaded only then.
+TIMELINE_PLUGIN = "aiotempo-timeline"
 
 _NOTICES = pytest.StashKey[dict[str, list[str]]]()
 
@@ -30,7 +34,10 @@ def finding(config: pytest.Config, kind: str, nodeid: str, text: str) -> None:
     """Record what a diagnostic check found about a test (shown at level ``warn``, and on the
     timeline report if one is written)."""
     config.stash.setdefault(_FINDINGS, []).append((kind, nodeid, text))
-    timeline.add_finding(config, nodeid, kind, text)
+    if config.pluginmanager.has_plugin(TIMELINE_PLUGIN):
+        from . import timeline
+
+        timeline.add_finding(config, nodeid, kind, text)
 
 
 def count_exclusive(config: pytest.Config, reasons: list[str]) -> None:

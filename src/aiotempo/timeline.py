@@ -33,9 +33,9 @@ from typing import Any
 
 import pytest
 
-from . import __version__, savings
+from . import __version__, reporting, savings
 
-PLUGIN_NAME = "aiotempo-timeline"
+PLUGIN_NAME = reporting.TIMELINE_PLUGIN
 PHASES = ("setup", "call", "teardown")
 COLOURS = {
     "passed": "#3a9a5b",
@@ -56,21 +56,11 @@ SLOWEST = 20
 FINDINGS_LISTED = 500
 
 
-def register(config: pytest.Config) -> None:
-    """Register the report's plugin if ``--asyncio-report`` or ``asyncio_report`` asks for it."""
-    path = _report_path(config)
-    if path is not None and not hasattr(config, "workerinput"):
+def register(config: pytest.Config, path: Path) -> None:
+    """Register the plugin that writes the report to ``path`` (``--asyncio-report``)."""
+    if not hasattr(config, "workerinput"):
         # On pytest-xdist's workers it stays off: the controller gets every report.
         config.pluginmanager.register(TimelinePlugin(config, path), PLUGIN_NAME)
-
-
-def _report_path(config: pytest.Config) -> Path | None:
-    """The option is relative to where pytest was started, the ini value to the rootdir."""
-    value = config.getoption("asyncio_report", None)
-    if value:
-        return Path(config.invocation_params.dir, value)
-    value = config.getini("asyncio_report")
-    return Path(config.rootpath, value) if value else None
 
 
 def add_finding(
