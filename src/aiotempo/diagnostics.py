@@ -32,7 +32,7 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import FrameType
 from typing import Any, cast
 
@@ -88,6 +88,8 @@ class LeakCheck:
         #: The lowest free descriptor number when the check ended (alone), for the next check
         #: to start from: ``lowest_free_fd``, when the previous test's check ended just before.
         self.lowest_free_fd_after: int | None = None
+        #: The loop's pending tasks when the check ended (alone), for its clean-up to cancel.
+        self.pending: set[asyncio.Task[Any]] | None = None
         if alone:
             self._threads = set(threading.enumerate())
             self._lowest_free_fd = _lowest_free_fd() if lowest_free_fd is None else lowest_free_fd
@@ -114,7 +116,11 @@ class LeakCheck:
         self._found.closed = True
         loop = self._loop
         refs = self._found.tasks
-        tasks = asyncio.all_tasks(loop) if refs is None else [ref() for ref in refs]
+        tasks: Iterable[asyncio.Task[Any] | None]
+        if refs is None:
+            tasks = self.pending = asyncio.all_tasks(loop)
+        else:
+            tasks = [ref() for ref in refs]
         found = [
             f"task {_task_name(task)} still pending{_where(task)}"
             for task in tasks

@@ -113,14 +113,16 @@ def current_policy() -> Any:
         return asyncio.get_event_loop_policy()
 
 
-def drain(loop: asyncio.AbstractEventLoop) -> None:
-    """Cancel the tasks left on ``loop`` and finalize its async generators.
+def drain(loop: asyncio.AbstractEventLoop, pending: set[asyncio.Task[Any]] | None = None) -> None:
+    """Cancel the tasks left on ``loop`` (``pending``, if known) and finalize its async
+    generators.
 
     This is what ``asyncio.Runner.close()`` does before it closes the loop.
     """
     if loop.is_closed() or loop.is_running():
         return
-    tasks.cancel_and_wait(loop, asyncio.all_tasks(loop), "test loop cleanup")
+    leftovers = asyncio.all_tasks(loop) if pending is None else pending
+    tasks.cancel_and_wait(loop, leftovers, "test loop cleanup")
     if getattr(loop, "_asyncgens", True):
         loop.run_until_complete(loop.shutdown_asyncgens())
 
@@ -142,11 +144,13 @@ def close(loop: asyncio.AbstractEventLoop) -> None:
 _REUSABLE = (asyncio.SelectorEventLoop,)
 
 
-def _reset_for_reuse(loop: asyncio.AbstractEventLoop, debug: bool) -> bool:
+def _reset_for_reuse(
+    loop: asyncio.AbstractEventLoop, debug: bool, pending: set[asyncio.Task[Any]] | None
+) -> bool:
     """Return ``loop`` to the state of a new loop, or say that it cannot be."""
     if type(loop) not in _REUSABLE or loop.is_closed() or loop.is_running():
         return False
-    drain(loop)
+    drain(loop, pending)
     selector_map = loop._selector.get_map()  # type: ignore[attr-defined]
     if len(selector_map) != 1 or loop._ssock.fileno() not in selector_map:  # type: ignore[attr-defined]
         return False  # a transport, server or reader is still registered
@@ -246,9 +250,15 @@ class Loops:
         self._lent.add(loop)
         return loop
 
-    def give_back(self, spec: LoopSpec, loop: asyncio.AbstractEventLoop) -> None:
+    def give_back(
+        self,
+        spec: LoopSpec,
+        loop: asyncio.AbstractEventLoop,
+        pending: set[asyncio.Task[Any]] | None = None,
+    ) -> None:
+        """Take ``loop`` back, reset for the next test (``pending``: its tasks, if known)."""
         self._lent.discard(loop)
-        if _reset_for_reuse(loop, self._debug):
+        if _reset_for_reuse(loop, self._debug, pending):
             self._idle.setdefault(spec, []).append(loop)
         else:
             close(loop)
@@ -294,8 +304,9 @@ def scope_node(item: pytest.Item, scope: ScopeName) -> Node:
     return node or item.session
 
 
-def prepare(item: pytest.Item) -> None:
-    """At the start of a test's setup: take its loop now, so sync fixtures see it as current.
+def prepare(item: pytest.Item) -> asyncio.AbstractEventLoop | None:
+    """At the start of a test's setup: take its loop now, so sync fixtures see it as current;
+    return it (``None``: it can only be had later).
 
     A loop that comes from an overridden legacy fixture can only be had once pytest sets up
     fixtures; ``event_loop`` is then moved first in line, as pytest-asyncio 0.21 did.
@@ -303,14 +314,15 @@ def prepare(item: pytest.Item) -> None:
     if scopes.overridden(item, "event_loop"):
         names = getattr(item, "fixturenames", [])
         item.fixturenames = ["event_loop", *(n for n in names if n != "event_loop")]  # type: ignore[attr-defined]
-        return
+        return None
     if scopes.overridden(item, "event_loop_policy"):
-        return
+        return None
     lease = item.stash.get(_LEASE, None) or _lease(item, legacy=False)
     if lease.leaks is None and lease.options.leaks != "off":
         # A loop shared with other tests (a batch's, a wider scope's), checked from here:
         # the check marks the test's context, here its own.
         lease.leaks = diagnostics.LeakCheck(lease.loop, alone=False)
+    return lease.loop
 
 
 def of_test(item: pytest.Item) -> asyncio.AbstractEventLoop:
@@ -509,7 +521,7 @@ def release(item: pytest.Item, nextitem: pytest.Item | None, *, in_batch: bool =
             )
             blocked = _blocked(item, lease)
             if lease.spec is not None:
-                loops.give_back(lease.spec, loop)
+                loops.give_back(lease.spec, loop, check.pending if check else None)
             if check is not None:  # a loop closed (not reusable) frees what it held: sweep then
                 _swept(item, force=(nextitem is None and not in_batch) or loop.is_closed())
             if blocked and lease.options.blocking == "error":

@@ -193,8 +193,8 @@ def _prepare_loop(item: pytest.Item) -> None:
     marker = items.asyncio_marker(item)
     loops.check_factories_offered(item, marker.loop_factories if marker else None)
     scopes.test_loop_scope(item)
-    loops.prepare(item)
-    virtual_clock = loops.virtual_clock_of(item)
+    loop = loops.prepare(item)
+    virtual_clock = clock_of(loop) if loop is not None else None
     if virtual_clock is not None and items.options(item).patch_time:
         item.stash[_UNDO_TIME] = patch_time(virtual_clock)
 
