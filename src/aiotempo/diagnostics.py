@@ -397,6 +397,8 @@ class Sweeper:
             _collect(2, _swept)
             end = time.monotonic()
             self._next = end + max(1.0, (end - start) / self.SHARE)
+        elif not _swept:
+            return []
         found = list(_swept)
         _swept.clear()
         return found

@@ -15,9 +15,9 @@ from . import _pytest_internals as internals
 from . import config, runner
 
 SETTINGS = pytest.StashKey[config.Settings]()
-#: Set once collection is finished: answers about an item are cached only from then on,
+#: Present once collection is finished: answers about an item are cached only from then on,
 #: because conftests may still add markers during collection (pytest-asyncio's recipes do).
-COLLECTED = pytest.StashKey[bool]()
+COLLECTED = pytest.StashKey[None]()
 
 #: Markers and fixtures by which other async frameworks' plugins claim a test.
 _OTHER_FRAMEWORK_MARKERS = frozenset({"anyio", "trio"})
@@ -39,7 +39,7 @@ def cached(compute: Callable[[ItemT], T]) -> Callable[[ItemT], T]:
         if key in item.stash:  # not a KeyError: raising one costs more than two lookups
             return item.stash[key]
         value = compute(item)
-        if item.config.stash.get(COLLECTED, False):
+        if COLLECTED in item.config.stash:
             item.stash[key] = value
         return value
 

@@ -139,7 +139,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    session.config.stash[items.COLLECTED] = True
+    session.config.stash[items.COLLECTED] = None
     session.config.stash[_UNFREEZE_HEAP] = diagnostics.freeze_heap()
 
 
