@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import pytest
 
@@ -50,8 +49,7 @@ class Mode(str, enum.Enum):
     AUTO = "auto"
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """The run-wide settings, read and validated once in ``pytest_configure``."""
 
     mode: Mode
@@ -362,8 +360,7 @@ class MarkerError(Exception):
     """A marker on a test is misused; the message names the test and the fix."""
 
 
-@dataclass(frozen=True)
-class AsyncioMarker:
+class AsyncioMarker(NamedTuple):
     loop_scope: ScopeName | None
     loop_factories: tuple[str, ...] | None
 
@@ -397,8 +394,9 @@ def parse_asyncio_marker(mark: pytest.Mark, test: str) -> tuple[AsyncioMarker, b
     return parsed, "scope" in kwargs
 
 
-@dataclass(frozen=True)
-class AiotempoMarker:
+class AiotempoMarker(NamedTuple):
+    """A test's ``aiotempo`` marker, parsed (an empty one for a test without)."""
+
     clock: str | None = None
     patch_time: bool | None = None
     #: ``True``/``False`` opts the test in or out of concurrency; ``None`` follows the option.

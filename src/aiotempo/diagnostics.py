@@ -579,19 +579,22 @@ def _thread_cpu(thread_id: int) -> float:
         return 0.0
 
 
-#: Where code that is not the suite's own lives: the standard library, installed packages and
-#: aiotempo itself (also when installed editable).
-_LIBRARY_PATHS = tuple(
-    {sysconfig.get_path(name) + os.sep for name in ("stdlib", "platstdlib", "purelib", "platlib")}
-    | {os.path.dirname(os.path.abspath(__file__)) + os.sep}
-)
+@functools.cache
+def _library_paths() -> tuple[str, ...]:
+    """Where code that is not the suite's own lives: the standard library, installed packages
+    and aiotempo itself (also when installed editable). Asked for on the first finding only."""
+    paths = ("stdlib", "platstdlib", "purelib", "platlib")
+    return tuple(
+        {sysconfig.get_path(name) + os.sep for name in paths}
+        | {os.path.dirname(os.path.abspath(__file__)) + os.sep}
+    )
 
 
 def is_user_code(filename: str) -> bool:
     """Whether ``filename`` is the suite's own code: a finding names the nearest such frame,
     the line of the test (or of its helpers) that did it, not the library call it went
     through."""
-    return not filename.startswith(_LIBRARY_PATHS) and not filename.startswith("<frozen ")
+    return not filename.startswith(_library_paths()) and not filename.startswith("<frozen ")
 
 
 def nearest_user_line(frame: FrameType | None) -> str:
