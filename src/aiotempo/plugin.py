@@ -148,6 +148,7 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
     """Run batches of independent async tests concurrently (``--asyncio-concurrency``)."""
     if not concurrency.wanted(session) or session.config.option.collectonly:
         return None
+    session.config.pluginmanager.register(_PytestTimeoutInBatches())
     if workers.is_controller(session.config):
         return None  # pytest-xdist's controller: its workers run the tests
     reason = concurrency.forced_sequential(session.config)
@@ -249,25 +250,27 @@ def _watch(item: pytest.Item, seconds: float, source: str) -> Callable[[], None]
     return functools.partial(watchdog.stop, deadline)
 
 
-@pytest.hookimpl(optionalhook=True)
-def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> bool | None:
+class _PytestTimeoutInBatches:
     """pytest-timeout's alarm is one per process and cannot tell the tests of a batch apart:
-    aiotempo's watchdog enforces their limits instead, so a test that overruns fails alone."""
-    if not concurrency.in_batch(item):
-        return None
-    if TEST_TASKS in item.stash:  # func_only: called as the test function starts
-        item.stash[_STOP_PYTEST_TIMEOUT] = _watch(item, settings.timeout, "pytest-timeout")
-    else:  # called before the setup, where the test's deadlines start
-        item.stash[_PYTEST_TIMEOUT] = settings.timeout
-    return True
+    aiotempo's watchdog enforces their limits instead, so a test that overruns fails alone.
+    (Registered only when tests may run concurrently: a hook costs every test.)"""
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_timeout_set_timer(self, item: pytest.Item, settings: Any) -> bool | None:
+        if not concurrency.in_batch(item):
+            return None
+        if TEST_TASKS in item.stash:  # func_only: called as the test function starts
+            item.stash[_STOP_PYTEST_TIMEOUT] = _watch(item, settings.timeout, "pytest-timeout")
+        else:  # called before the setup, where the test's deadlines start
+            item.stash[_PYTEST_TIMEOUT] = settings.timeout
+        return True
 
-@pytest.hookimpl(optionalhook=True)
-def pytest_timeout_cancel_timer(item: pytest.Item) -> bool | None:
-    if not concurrency.in_batch(item):
-        return None
-    _call_once(item, _STOP_PYTEST_TIMEOUT)
-    return True
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_timeout_cancel_timer(self, item: pytest.Item) -> bool | None:
+        if not concurrency.in_batch(item):
+            return None
+        _call_once(item, _STOP_PYTEST_TIMEOUT)
+        return True
 
 
 @pytest.hookimpl(optionalhook=True)
