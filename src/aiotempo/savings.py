@@ -18,12 +18,11 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import groupby
 
 # Bound now: the virtual clock's time patch replaces ``time.perf_counter`` inside tests.
 from time import perf_counter
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -123,8 +122,7 @@ def stop(item: pytest.Item) -> None:
     recorder.tests.append((item, now[0] - at[0], now[1] - at[1]))
 
 
-@dataclass(frozen=True)
-class Breakdown:
+class Breakdown(NamedTuple):
     """The run's times, each line a (label, text) pair: the terminal summary and the timeline
     report show the same ones."""
 
@@ -191,8 +189,7 @@ def _clock_line(on: bool, recorder: Recorder, timers: float, skipped: float) -> 
     return f"off; --asyncio-clock=virtual would save an estimated {saved:.2f} s" + _most(waits)
 
 
-@dataclass(frozen=True)
-class _Batch:
+class _Batch(NamedTuple):
     """Tests that would run together: their summed running and waiting, and the longest."""
 
     running: float
