@@ -337,19 +337,18 @@ def _lease(item: pytest.Item, legacy: bool = True) -> Lease:
     if legacy and scopes.overridden(item, "event_loop"):
         loop: asyncio.AbstractEventLoop = internals.fixture_value(item, "event_loop")
         lease = Lease(loop, None, False, options)
-    elif scopes.test_loop_scope(item) == "function":
-        spec = spec_of(item, legacy)
-        lease = Lease(item.config.stash[LOOPS].take(spec), spec, True, options)
-        if options.leaks != "off":
-            after, lowest_free_fd = item.config.stash.get(_FD_PROBE, (None, None))
-            known = lowest_free_fd if after is item else None  # saves two system calls
-            lease.leaks = diagnostics.LeakCheck(lease.loop, lowest_free_fd=known)
-        _watch_blocking(item, lease)
     else:
-        node = scope_node(item, scopes.test_loop_scope(item))
-        lease = Lease(
-            item.config.stash[LOOPS].scoped(node, spec_of(item, legacy)), None, True, options
-        )
+        scope = scopes.test_loop_scope(item)
+        spec = spec_of(item, legacy)
+        loops = item.config.stash[LOOPS]
+        if scope == "function":
+            lease = Lease(loops.take(spec), spec, True, options)
+            if options.leaks != "off":
+                after, lowest_free_fd = item.config.stash.get(_FD_PROBE, (None, None))
+                known = lowest_free_fd if after is item else None  # saves two system calls
+                lease.leaks = diagnostics.LeakCheck(lease.loop, lowest_free_fd=known)
+        else:
+            lease = Lease(loops.scoped(scope_node(item, scope), spec), None, True, options)
         _watch_blocking(item, lease)
     item.stash[_LEASE] = lease
     set_current(lease.loop)
