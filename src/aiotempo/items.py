@@ -166,11 +166,14 @@ def options(item: pytest.Item) -> Options:
 
 def seed(item: pytest.Item) -> int | None:
     """The seed that perturbs the test's interleaving (``--asyncio-explore``/``-seed``)."""
+    run = settings(item)
+    if run.seed is None and not run.explore:
+        return None  # the usual run: no seed anywhere
     callspec = getattr(item, "callspec", None)
     if callspec is not None and "_aiotempo_seed" in callspec.params:
         explored: int = callspec.params["_aiotempo_seed"]
         return explored
-    return settings(item).seed if is_async_test(item) else None
+    return run.seed if is_async_test(item) else None
 
 
 def validate_markers(item: pytest.Item) -> bool:
