@@ -392,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     written: list[Path] = []
     for record in records:
         written += plot_suite(plt, record, args.out)
-    if len(records) > 1:
+    if not args.suites and len(records) > 1:  # the overview is of every suite, or not redrawn
         written += plot_overview(plt, records, args.out)
     for path in written:
         print(f"plot: wrote {path}")

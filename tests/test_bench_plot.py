@@ -151,6 +151,16 @@ def test_the_same_results_give_the_same_files(fabricated: Path, tmp_path: Path) 
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
 
 
+def test_named_suites_leave_the_overview_of_every_suite_alone(
+    fabricated: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "img"
+    proc = plot(fabricated, out, "http", "memory")
+    assert proc.returncode == 0, proc.stderr
+    assert not (out / "bench-overview.svg").exists()
+    assert (out / "bench-memory.svg").exists()
+
+
 def test_quick_results_and_missing_ones(fabricated: Path, tmp_path: Path) -> None:
     proc = plot(fabricated, tmp_path / "quick", "--quick")
     assert proc.returncode == 0, proc.stderr
