@@ -94,6 +94,58 @@ def test_blockbuster_is_deactivated_after_the_run(suite):
     assert blockbuster.blockbuster.BlockingError is blockbuster.BlockingError  # its own error back
 
 
+FIXTURES = """
+import asyncio, os, time, pytest
+
+@pytest.fixture
+async def blocks_in_setup():
+    os.stat(".")
+    yield
+
+@pytest.fixture
+async def blocks_in_teardown():
+    yield
+    time.sleep(0.001)
+
+@pytest.fixture(scope="module")
+async def wider():
+    os.stat(".")  # set up for the first test that needs it: no test's own
+    yield
+
+@pytest.mark.asyncio
+async def test_setup(blocks_in_setup):
+    pass
+
+@pytest.mark.asyncio
+async def test_teardown(blocks_in_teardown):
+    pass
+
+@pytest.mark.asyncio
+async def test_wider(wider):
+    pass
+"""
+
+
+@pytest.mark.parametrize(
+    "args", [(), ("--asyncio-concurrency=4",)], ids=["sequential", "concurrent"]
+)
+def test_the_tests_own_async_fixtures_are_checked_too(suite, args):
+    pytester = suite(FIXTURES)
+    result = pytester.runpytest(*ON, *args)
+    result.assert_outcomes(passed=2, errors=2)  # test_teardown passed, then failed
+    result.stdout.fnmatch_lines_random(
+        [
+            "blocking: test_suite.py::test_setup: a blocking call to os.stat at test_suite.py:6 "
+            "in blocks_in_setup *",
+            "blocking: test_suite.py::test_teardown: a blocking call to time.sleep at "
+            "test_suite.py:12 in blocks_in_teardown *",
+            "ERROR test_suite.py::test_setup - blockbuster.*",
+            "ERROR test_suite.py::test_teardown - blockbuster.*",
+        ]
+    )
+    assert "test_wider" not in "".join(line for line in result.outlines if "blocking:" in line)
+
+
 def test_under_concurrency_the_blocking_test_fails(suite):
     pytester = suite(
         """

@@ -9,11 +9,12 @@ the 1 ms ``os.stat`` that never reaches a threshold.
 
 blockbuster has no report-only mode (it raises, which changes how the test runs), so the layer
 needs ``--asyncio-blocking=error``; a test marked ``aiotempo(blocking="warn")`` or ``"off"`` is
-left out of it. Only the test function's own code (its coroutine, and the tasks and callbacks
-it schedules) is checked: blockbuster is activated once for the run, and a context variable
-set around the test's call opens the gate. Under ``--asyncio-concurrency`` pytest's own code
-runs inside the running loop too; the gate keeps it out. The layer is a plugin of its own,
-registered only when the option is on: a run without it pays nothing per test.
+left out of it. Only the test's own code (its coroutine, its function-scoped async fixtures, and
+the tasks and callbacks they schedule) is checked: blockbuster is activated once for the run,
+and a context variable set around the test's call and those fixtures' set-up opens the gate.
+Under ``--asyncio-concurrency`` pytest's own code runs inside the running loop too; the gate
+keeps it out. The layer is a plugin of its own, registered only when the option is on: a run
+without it pays nothing per test.
 
 The error is reported as the test's finding when blockbuster makes it, so a test that catches
 it is reported too. That relies on blockbuster's wrapper looking ``BlockingError`` up in its
@@ -31,7 +32,8 @@ from typing import Any
 
 import pytest
 
-from . import diagnostics, items, reporting
+from . import _pytest_internals as internals
+from . import diagnostics, items, reporting, scopes
 
 #: The checked test whose code is running (set around its call, copied into its tasks).
 _checked: contextvars.ContextVar[pytest.Item | None] = contextvars.ContextVar(
@@ -93,10 +95,25 @@ class _Layer:
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> Generator[None, object, object]:
         """Open the gate around the test's call only. Not ``tryfirst``: this runs inside
         aiotempo's own wrapper, whose code before the call runs in the loop under concurrency."""
-        if items.options(pyfuncitem).blocking != "error":
+        return (yield from self._gated(pyfuncitem))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(
+        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+    ) -> Generator[None, object, object]:
+        """Open it around the set-up of the test's own async fixtures too: their task (an async
+        generator fixture's one task, until its teardown) starts inside the gate. Only theirs:
+        a wider fixture is no test's own, and a sync one runs pytest's code."""
+        item = internals.requesting_item(request)
+        if fixturedef.scope != "function" or not scopes.handles(fixturedef, item):
+            return (yield)
+        return (yield from self._gated(item))
+
+    def _gated(self, item: pytest.Item) -> Generator[None, object, object]:
+        if items.options(item).blocking != "error":
             return (yield)
         try:
-            token = _checked.set(pyfuncitem)
+            token = _checked.set(item)
             try:
                 return (yield)
             finally:
