@@ -315,6 +315,44 @@ def test_on_a_module_scoped_loop_a_test_leaks_what_it_created_not_its_fixtures(s
     result.stdout.no_fnmatch_line("*test_clean left behind*")
 
 
+def test_on_a_shared_loop_tasks_made_by_the_tests_own_task_factory_are_checked(suite):
+    pytester = suite(
+        """
+        import asyncio, pytest
+
+        async def forever():
+            await asyncio.sleep(3600)
+
+        def factory(loop, coro, **kwargs):
+            return asyncio.Task(coro, loop=loop, **kwargs)
+
+        @pytest.mark.asyncio(loop_scope="module")
+        async def test_sets_a_factory_and_leaks():
+            loop = asyncio.get_running_loop()
+            loop.set_task_factory(factory)
+            assert loop.get_task_factory() is factory  # its own, not aiotempo's wrapper
+            loop.create_task(forever(), name="stray")
+
+        @pytest.mark.asyncio(loop_scope="module")
+        async def test_resets_it():
+            loop = asyncio.get_running_loop()
+            assert loop.get_task_factory() is factory
+            loop.set_task_factory(None)
+            assert loop.get_task_factory() is None
+            with pytest.raises(TypeError):
+                loop.set_task_factory(42)
+        """
+    )
+    result = pytester.runpytest("-p", "no:randomly", "--asyncio-leaks=error")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "test_suite.py::test_sets_a_factory_and_leaks left behind (--asyncio-leaks=error):",
+            "  task 'stray' (forever) still pending, suspended at test_suite.py:5",
+        ]
+    )
+
+
 @pytest.mark.parametrize("concurrency", ["1", "4"])
 def test_collections_at_any_allocation_leave_context_variables_intact(suite, concurrency):
     # aiotempo's hook on Python's collections once set a context variable: a collection that

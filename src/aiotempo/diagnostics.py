@@ -182,11 +182,25 @@ def _context_of(task: asyncio.Task[Any]) -> contextvars.Context | None:
 
 
 def _track_tasks(loop: asyncio.AbstractEventLoop) -> None:
-    """Once per loop (until a test sets its own task factory): note each task in the
-    ``_Findings`` of the test whose code creates it."""
-    previous = loop.get_task_factory()
-    if getattr(previous, "func", None) is not _tracked:
-        loop.set_task_factory(functools.partial(_tracked, previous))
+    """Once per loop: note each task in the ``_Findings`` of the test whose code creates it,
+    also through a task factory that code sets (the loop's ``set_task_factory`` keeps the
+    tracking around it, and ``get_task_factory`` returns it, not aiotempo's wrapper)."""
+    if getattr(loop.set_task_factory, "func", None) is _set_task_factory:
+        return
+    original_get, original_set = loop.get_task_factory, loop.set_task_factory
+    loop.get_task_factory = functools.partial(_get_task_factory, original_get)  # type: ignore[method-assign]
+    loop.set_task_factory = functools.partial(_set_task_factory, original_set)  # type: ignore[method-assign]
+    loop.set_task_factory(original_get())
+
+
+def _set_task_factory(set_factory: Any, factory: Any) -> None:
+    set_factory(factory)  # asyncio's own check of the argument
+    set_factory(functools.partial(_tracked, factory))
+
+
+def _get_task_factory(get_factory: Any) -> Any:
+    factory = get_factory()
+    return factory.args[0] if getattr(factory, "func", None) is _tracked else factory
 
 
 def _tracked(previous: Any, loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
