@@ -108,9 +108,9 @@ def async_fixtures(item: pytest.Item) -> Iterator[tuple[str, pytest.FixtureDef[A
     return _async_fixtures(item, internals.closure_fixturedefs(item))
 
 
-@items.cached
 def uses_loop(item: pytest.Item) -> bool:
-    """Whether ``item`` runs on an aiotempo loop: an async test, or one using async fixtures."""
+    """Whether ``item`` runs on an aiotempo loop: an async test, or one using async fixtures
+    (asked once per test: not cached)."""
     return items.is_async_test(item) or any(async_fixtures(item))
 
 
