@@ -87,6 +87,32 @@ def test_module_loop_closes_after_its_module_is_torn_down(suite):
     pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=2)
 
 
+def test_objects_frozen_before_aiotempo_loads_do_not_keep_it_from_freezing_the_session(suite):
+    # Python 3.12 starts with a few hundred of its own tuples frozen.
+    pytester = suite(
+        {
+            "test_frozen.py": """
+                import gc, os
+
+                def test_frozen():
+                    assert gc.get_freeze_count() > int(os.environ["FROZEN_BEFORE"])
+            """,
+            "run.py": """
+                import gc, os, sys
+
+                gc.freeze()
+                os.environ["FROZEN_BEFORE"] = str(gc.get_freeze_count())
+                import pytest
+
+                sys.exit(pytest.main(["-p", "no:randomly", "test_frozen.py"]))
+            """,
+        }
+    )
+    result = pytester.runpython(pytester.path / "run.py")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*1 passed*"])
+
+
 def test_the_collected_session_is_kept_from_the_garbage_collector_until_pytest_is_done(suite):
     # pytest's own final collections (for unraisable exceptions, at unconfigure and in its
     # clean-ups) need not traverse the collected session either.
