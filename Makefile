@@ -14,7 +14,7 @@ find_python = $(firstword $(wildcard $(HOME)/.pyenv/versions/$(1).*/bin/python$(
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test check lint types pytest browser matrix matrix-corners cell bench bench-plots bench-envs bench-docs compat clean
+.PHONY: demo test check lint types pytest browser matrix matrix-ci cell bench bench-plots bench-envs bench-docs compat clean
 
 $(VENV)/.installed: pyproject.toml
 	rm -rf $(VENV)
@@ -64,9 +64,11 @@ matrix:
 	@for py in $(PYTHONS); do for pt in $(PYTESTS); do \
 		$(MAKE) --no-print-directory cell PY_VERSION=$$py PYTEST_VERSION=$$pt || exit 1; done; done
 
-## matrix-corners: the oldest and the newest pair (what CI runs besides `make test`)
-matrix-corners:
+## matrix-ci: what CI runs besides `make test` (python3 with pytest 9): the oldest and the newest
+## pair, and Python 3.12 on pytest 8.4, so that every supported Python runs once
+matrix-ci:
 	$(MAKE) --no-print-directory cell PY_VERSION=3.10 PYTEST_VERSION=8.4
+	$(MAKE) --no-print-directory cell PY_VERSION=3.12 PYTEST_VERSION=8.4
 	$(MAKE) --no-print-directory cell PY_VERSION=3.13 PYTEST_VERSION=9
 
 cell: $(VENV)/.installed
