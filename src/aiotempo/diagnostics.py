@@ -418,6 +418,11 @@ class Sweeper:
         return found
 
 
+#: What was frozen when aiotempo was loaded, before the suite's code: Python 3.12 starts with a
+#: few hundred of its own tuples frozen (which had kept the heap from being frozen there).
+_FROZEN_AT_START = gc.get_freeze_count()
+
+
 def freeze_heap() -> Callable[[], None]:
     """Keep what exists now (the collected session: modules, nodes, fixtures) out of the
     garbage collector's sight, until the returned function is called.
@@ -431,11 +436,6 @@ def freeze_heap() -> Callable[[], None]:
         return lambda: None
     gc.freeze()
     return gc.unfreeze
-
-
-#: What was frozen when aiotempo was loaded, before the suite's code: Python 3.12 starts with a
-#: few hundred of its own tuples frozen (which had kept the heap from being frozen there).
-_FROZEN_AT_START = gc.get_freeze_count()
 
 
 #: Real seconds a thread the test asked to stop may take to end (e.g. aiosqlite's worker).

@@ -90,8 +90,8 @@ class Lease:
         self.owned = owned
         self.options = options
         self.leaks: diagnostics.LeakCheck | None = None
-        #: The stalls the blocking watchdog noted against the test (``None``: not watched).
-        self.blocked: list[str] | None = None
+        #: The stalls the blocking watchdog noted against the test.
+        self.blocked: list[str] = []
 
 
 _LEASE = pytest.StashKey[Lease]()
@@ -361,7 +361,7 @@ def _watch_blocking(item: pytest.Item, lease: Lease) -> None:
     """Have the blocking watchdog note stalls of the test's loop against it."""
     if lease.options.blocking == "off":
         return
-    blocked = lease.blocked = []
+    blocked = lease.blocked
     _blocking_watchdog(item.config).watch(lease.loop, lambda report, _: blocked.append(report))
 
 
@@ -413,7 +413,7 @@ def spec_of(item: pytest.Item, legacy: bool = True) -> LoopSpec:
 
 def _blocked(item: pytest.Item, lease: Lease) -> list[str]:
     """The stalls the watchdog noted against the test, reported (``warn``) and returned."""
-    blocked, lease.blocked = lease.blocked or [], None
+    blocked = list(lease.blocked)  # the watchdog's thread may still add to it
     for report in blocked:
         reporting.finding(item.config, "blocking", item.nodeid, report)
     if blocked:
@@ -479,8 +479,6 @@ def _blocked_in_batch(report: str, context: Any) -> None:
     item = context.get(runner.current_item) if context is not None else None
     lease = item.stash.get(_LEASE, None) if item is not None else None
     if lease is not None and lease.options.blocking != "off":
-        if lease.blocked is None:
-            lease.blocked = []
         lease.blocked.append(report)
 
 

@@ -35,7 +35,6 @@ import pytest
 
 from . import __version__, reporting, savings
 
-PLUGIN_NAME = reporting.TIMELINE_PLUGIN
 PHASES = ("setup", "call", "teardown")
 COLOURS = {
     "passed": "#3a9a5b",
@@ -60,7 +59,7 @@ def register(config: pytest.Config, path: Path) -> None:
     """Register the plugin that writes the report to ``path`` (``--asyncio-report``)."""
     if not hasattr(config, "workerinput"):
         # On pytest-xdist's workers it stays off: the controller gets every report.
-        config.pluginmanager.register(TimelinePlugin(config, path), PLUGIN_NAME)
+        config.pluginmanager.register(TimelinePlugin(config, path), reporting.TIMELINE_PLUGIN)
 
 
 def add_finding(
@@ -68,7 +67,7 @@ def add_finding(
 ) -> None:
     """Show a finding (a blocked loop, a leak...) about test ``nodeid`` at ``at`` (seconds since
     the epoch; default: now) in the report; does nothing when no report is written."""
-    plugin = config.pluginmanager.get_plugin(PLUGIN_NAME)
+    plugin = config.pluginmanager.get_plugin(reporting.TIMELINE_PLUGIN)
     if isinstance(plugin, TimelinePlugin):
         finding = Finding(time() if at is None else at, nodeid, kind, message)
         plugin.timeline.findings.append(finding)
